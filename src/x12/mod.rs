@@ -1,0 +1,9 @@
+//! X12: syntax, envelopes, the 278 codec, acknowledgements and guide-driven validation.
+
+pub mod envelope;
+pub mod error;
+pub mod syntax;
+pub mod writer;
+
+pub use error::{AckCode, Issue, Location, Severity, X12Error};
+pub use syntax::{Delimiters, Segment, Segments, SliceReader, StreamReader, Transaction, Unit};

@@ -1,0 +1,729 @@
+//! X12 syntax: delimiters read from the ISA, zero-copy segments borrowed from the input, a
+//! scanner that cuts input into envelope segments and whole transaction sets, and a streaming
+//! reader that does the same over any `Read` in bounded memory.
+
+use std::io::Read;
+
+use memchr::memchr;
+
+use super::error::{AckCode, Issue, Location, X12Error};
+
+/// The four delimiters of an interchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delimiters {
+    pub element: u8,
+    /// ISA11 in 00501; `None` when ISA11 is not a separator (e.g. `U` in 00401).
+    pub repetition: Option<u8>,
+    pub component: u8,
+    pub segment: u8,
+}
+
+impl Default for Delimiters {
+    fn default() -> Self {
+        Delimiters { element: b'*', repetition: Some(b'^'), component: b':', segment: b'~' }
+    }
+}
+
+impl Delimiters {
+    /// Whether a byte is one of the delimiters.
+    #[inline]
+    pub fn is_delimiter(&self, b: u8) -> bool {
+        b == self.element || b == self.component || b == self.segment || Some(b) == self.repetition
+    }
+}
+
+/// Element widths of the fixed-length ISA (ISA01..ISA16).
+pub const ISA_WIDTHS: [usize; 16] = [2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1];
+
+/// What the ISA told us.
+#[derive(Debug, Clone)]
+pub struct IsaHeader {
+    pub delimiters: Delimiters,
+    /// Bytes from `ISA` through the segment terminator.
+    pub len: usize,
+    /// Whether the ISA has the fixed 106-byte layout the standard requires.
+    pub fixed_layout: bool,
+    /// The width of each element as found.
+    pub widths: Vec<usize>,
+}
+
+/// Reads the delimiters from an ISA at the start of `b`. Returns `Ok(None)` when more bytes are
+/// needed (and `eof` is false). A non-fixed-width ISA is still read (its widths are reported),
+/// so files re-typed by hand can be understood and their problem located.
+pub fn parse_isa(b: &[u8], eof: bool) -> Result<Option<IsaHeader>, Issue> {
+    let loc = Location { segment_id: Some("ISA".into()), ..Location::default() };
+    if b.len() < 4 {
+        return if eof { Err(Issue::error("isa_truncated", loc, "the input ends inside the ISA segment")) } else { Ok(None) };
+    }
+    let el = b[3];
+    if el.is_ascii_alphanumeric() || el == b' ' || el == b'\r' || el == b'\n' {
+        return Err(Issue::error(
+            "isa_element_separator",
+            loc.with_element(1),
+            format!("the element separator (4th byte of the ISA) cannot be {:?}", el as char),
+        )
+        .ack(AckCode::Interchange("026")));
+    }
+    // Fixed layout first: the separators at their fixed offsets.
+    if b.len() >= 106 {
+        let mut pos = 3;
+        let mut fixed = true;
+        for w in ISA_WIDTHS.iter().take(15) {
+            if b[pos] != el {
+                fixed = false;
+                break;
+            }
+            pos += 1 + w;
+        }
+        if fixed && b[103] == el && b[..104].iter().filter(|&&c| c == el).count() == 16 {
+            let d = Delimiters {
+                element: el,
+                repetition: repetition_of(b[82]),
+                component: b[104],
+                segment: b[105],
+            };
+            check_delimiters(&d, &loc)?;
+            return Ok(Some(IsaHeader { delimiters: d, len: 106, fixed_layout: true, widths: ISA_WIDTHS.to_vec() }));
+        }
+    }
+    // Otherwise: find the 16 element separators, ISA16 is the next byte, the terminator after it.
+    let limit = b.len().min(1024);
+    let mut seps = Vec::with_capacity(16);
+    for (i, &c) in b[..limit].iter().enumerate().skip(3) {
+        if c == el {
+            seps.push(i);
+            if seps.len() == 16 {
+                break;
+            }
+        }
+    }
+    if seps.len() < 16 || seps[15] + 2 >= b.len() {
+        if !eof && b.len() < 1024 {
+            return Ok(None);
+        }
+        return Err(Issue::error(
+            "isa_truncated",
+            loc,
+            format!("the ISA has {} of its 16 elements before the data ends", seps.len().min(16)),
+        )
+        .ack(AckCode::Interchange("022")));
+    }
+    let s16 = seps[15];
+    let mut widths: Vec<usize> = seps.windows(2).map(|w| w[1] - w[0] - 1).collect();
+    widths.push(1);
+    let isa11 = &b[seps[10] + 1..seps[11]];
+    let d = Delimiters {
+        element: el,
+        repetition: if isa11.len() == 1 { repetition_of(isa11[0]) } else { None },
+        component: b[s16 + 1],
+        segment: b[s16 + 2],
+    };
+    check_delimiters(&d, &loc)?;
+    Ok(Some(IsaHeader { delimiters: d, len: s16 + 3, fixed_layout: false, widths }))
+}
+
+fn repetition_of(b: u8) -> Option<u8> {
+    if b.is_ascii_alphanumeric() || b == b' ' { None } else { Some(b) }
+}
+
+fn check_delimiters(d: &Delimiters, loc: &Location) -> Result<(), Issue> {
+    let bad = |c: u8| c.is_ascii_alphanumeric() || c == b' ';
+    if bad(d.component) || d.component == d.element {
+        return Err(Issue::error(
+            "isa_component_separator",
+            loc.with_element(16),
+            format!("ISA16 {:?} cannot be the component separator", d.component as char),
+        )
+        .ack(AckCode::Interchange("027")));
+    }
+    if bad(d.segment) || d.segment == d.element || d.segment == d.component {
+        return Err(Issue::error(
+            "isa_segment_terminator",
+            loc.clone(),
+            format!("{:?} after ISA16 cannot be the segment terminator", d.segment as char),
+        )
+        .ack(AckCode::Interchange("022")));
+    }
+    if let Some(r) = d.repetition {
+        if r == d.element || r == d.component || r == d.segment {
+            return Err(Issue::error(
+                "isa_repetition_separator",
+                loc.with_element(11),
+                "ISA11, the repetition separator, repeats another delimiter",
+            )
+            .ack(AckCode::Interchange("022")));
+        }
+    }
+    Ok(())
+}
+
+/// A segment borrowed from the input: no copy, no allocation.
+#[derive(Debug, Clone, Copy)]
+pub struct Segment<'a> {
+    raw: &'a [u8],
+    delimiters: Delimiters,
+    /// Position of the segment in the input (first segment = 1).
+    pub index: usize,
+    /// Byte offset of the segment in the input.
+    pub offset: usize,
+}
+
+impl<'a> Segment<'a> {
+    pub fn new(raw: &'a [u8], delimiters: Delimiters, index: usize, offset: usize) -> Self {
+        Segment { raw, delimiters, index, offset }
+    }
+    /// The segment without its terminator.
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+    pub fn delimiters(&self) -> Delimiters {
+        self.delimiters
+    }
+    /// The segment id (`NM1`).
+    #[inline]
+    pub fn id(&self) -> &'a [u8] {
+        match memchr(self.delimiters.element, self.raw) {
+            Some(i) => &self.raw[..i],
+            None => self.raw,
+        }
+    }
+    pub fn id_str(&self) -> &'a str {
+        std::str::from_utf8(self.id()).unwrap_or("?")
+    }
+    #[inline]
+    pub fn is(&self, id: &[u8]) -> bool {
+        self.raw.starts_with(id) && (self.raw.len() == id.len() || self.raw[id.len()] == self.delimiters.element)
+    }
+    /// The elements after the id, in order (`NM1*X3*2` gives `X3`, `2`).
+    pub fn elements(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let el = self.delimiters.element;
+        let mut parts = self.raw.split(move |&c| c == el);
+        parts.next();
+        parts
+    }
+    /// How many elements follow the id (trailing empty ones included).
+    pub fn element_count(&self) -> usize {
+        memchr::memchr_iter(self.delimiters.element, self.raw).count()
+    }
+    /// Element `n` (1-based, so `element(1)` of `NM1*X3` is `X3`); empty when absent.
+    #[inline]
+    pub fn element(&self, n: usize) -> &'a [u8] {
+        self.elements().nth(n.wrapping_sub(1)).unwrap_or(&[])
+    }
+    /// Elements 1..=N in an array (absent ones empty): one pass over the segment.
+    #[inline]
+    pub fn split<const N: usize>(&self) -> [&'a [u8]; N] {
+        let mut out: [&'a [u8]; N] = [&[]; N];
+        for (slot, e) in out.iter_mut().zip(self.elements()) {
+            *slot = e;
+        }
+        out
+    }
+    /// The components of an element value of this segment.
+    pub fn components(&self, element: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let c = self.delimiters.component;
+        element.split(move |&b| b == c)
+    }
+    /// Components 1..=N of an element value.
+    pub fn split_components<const N: usize>(&self, element: &'a [u8]) -> [&'a [u8]; N] {
+        let mut out: [&'a [u8]; N] = [&[]; N];
+        for (slot, e) in out.iter_mut().zip(self.components(element)) {
+            *slot = e;
+        }
+        out
+    }
+    /// The repetitions of an element value (one when there is no repetition separator).
+    pub fn repetitions(&self, element: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let r = self.delimiters.repetition;
+        element.split(move |&b| Some(b) == r)
+    }
+    /// The segment as text, for messages.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(self.raw).into_owned()
+    }
+}
+
+#[inline]
+fn is_line_break(b: u8) -> bool {
+    b == b'\r' || b == b'\n'
+}
+
+/// Iterates the segments of a byte slice whose delimiters are known (e.g. one transaction set).
+pub struct Segments<'a> {
+    data: &'a [u8],
+    pos: usize,
+    delimiters: Delimiters,
+    index: usize,
+    base_offset: usize,
+}
+
+impl<'a> Segments<'a> {
+    /// `first_index` and `base_offset` say where `data` starts in the whole input.
+    pub fn new(data: &'a [u8], delimiters: Delimiters, first_index: usize, base_offset: usize) -> Self {
+        Segments { data, pos: 0, delimiters, index: first_index, base_offset }
+    }
+}
+
+impl<'a> Iterator for Segments<'a> {
+    type Item = Segment<'a>;
+    #[inline]
+    fn next(&mut self) -> Option<Segment<'a>> {
+        loop {
+            while self.pos < self.data.len() && is_line_break(self.data[self.pos]) {
+                self.pos += 1;
+            }
+            if self.pos >= self.data.len() {
+                return None;
+            }
+            let rest = &self.data[self.pos..];
+            let (len, advance) = match memchr(self.delimiters.segment, rest) {
+                Some(i) => (i, i + 1),
+                None => (rest.len(), rest.len()),
+            };
+            let mut raw = &rest[..len];
+            while let [body @ .., last] = raw {
+                if is_line_break(*last) { raw = body } else { break }
+            }
+            let start = self.pos;
+            self.pos += advance;
+            if raw.is_empty() {
+                continue;
+            }
+            let seg = Segment::new(raw, self.delimiters, self.index, self.base_offset + start);
+            self.index += 1;
+            return Some(seg);
+        }
+    }
+}
+
+/// What the scanner cuts the input into.
+#[derive(Debug, Clone, Copy)]
+pub enum Unit<'a> {
+    /// A segment outside a transaction set: ISA, GS, GE, IEA, TA1, or a stray one.
+    Segment(Segment<'a>),
+    /// A transaction set from ST through SE (or up to the next envelope segment when SE is missing).
+    Transaction(Transaction<'a>),
+}
+
+/// A whole transaction set, borrowed from the input.
+#[derive(Debug, Clone, Copy)]
+pub struct Transaction<'a> {
+    pub bytes: &'a [u8],
+    pub delimiters: Delimiters,
+    /// Position of its ST in the input.
+    pub first_index: usize,
+    /// Byte offset of its ST in the input.
+    pub offset: usize,
+    /// How many segments it has, ST and SE included.
+    pub segment_count: usize,
+    /// Whether it ended with an SE.
+    pub has_se: bool,
+}
+
+impl<'a> Transaction<'a> {
+    pub fn segments(&self) -> Segments<'a> {
+        Segments::new(self.bytes, self.delimiters, self.first_index, self.offset)
+    }
+}
+
+/// The result of looking for the next unit in a buffer.
+enum Scan {
+    /// A unit spans `start..end` of the buffer, holding `segments` segments.
+    Found { start: usize, end: usize, segments: usize, is_tx: bool, has_se: bool },
+    /// Only line breaks or nothing left.
+    End,
+    /// More bytes are needed.
+    More,
+}
+
+/// The state shared by the slice and streaming readers: delimiters in force, segment count.
+#[derive(Debug, Clone, Default)]
+struct ScanState {
+    delimiters: Option<Delimiters>,
+    next_index: usize,
+    /// Byte offset of buffer position 0 in the whole input.
+    base: usize,
+}
+
+const ENVELOPE_IDS: [&[u8]; 5] = [b"ISA", b"GS", b"GE", b"IEA", b"ST"];
+
+fn starts_envelope(seg: &[u8], el: u8) -> bool {
+    ENVELOPE_IDS
+        .iter()
+        .any(|id| seg.starts_with(id) && (seg.len() == id.len() || seg[id.len()] == el))
+}
+
+impl ScanState {
+    /// Finds the next unit at `buf[pos..]`. ISA segments set the delimiters.
+    fn scan(&mut self, buf: &[u8], mut pos: usize, eof: bool, issues: &mut Vec<Issue>) -> Result<Scan, X12Error> {
+        while pos < buf.len() && (is_line_break(buf[pos]) || buf[pos] == b' ' || buf[pos] == b'\t') {
+            pos += 1;
+        }
+        // A byte-order mark before the first ISA.
+        if buf[pos..].starts_with(&[0xEF, 0xBB, 0xBF]) {
+            pos += 3;
+        }
+        if pos >= buf.len() {
+            return Ok(if eof { Scan::End } else { Scan::More });
+        }
+        let rest = &buf[pos..];
+        if rest.len() < 3 && !eof {
+            return Ok(Scan::More);
+        }
+        if rest.starts_with(b"ISA") {
+            let isa = match parse_isa(rest, eof) {
+                Ok(Some(h)) => h,
+                Ok(None) => return Ok(Scan::More),
+                Err(mut issue) => {
+                    issue.location.segment_index = Some(self.next_index);
+                    issue.location.byte_offset = Some(self.base + pos);
+                    return Err(X12Error::one(issue));
+                }
+            };
+            if !isa.fixed_layout {
+                issues.push(
+                    Issue::error(
+                        "isa_layout",
+                        Location {
+                            segment_index: Some(self.next_index),
+                            segment_id: Some("ISA".into()),
+                            byte_offset: Some(self.base + pos),
+                            ..Location::default()
+                        },
+                        format!(
+                            "the ISA is not the fixed 106-character layout (element widths {:?}, expected {:?}); read anyway",
+                            isa.widths, ISA_WIDTHS
+                        ),
+                    )
+                    .ack(AckCode::Interchange("022")),
+                );
+            }
+            self.delimiters = Some(isa.delimiters);
+            return Ok(Scan::Found { start: pos, end: pos + isa.len, segments: 1, is_tx: false, has_se: false });
+        }
+        let Some(d) = self.delimiters else {
+            return Err(X12Error::one(
+                Issue::error(
+                    "isa_missing",
+                    Location { byte_offset: Some(self.base + pos), segment_index: Some(self.next_index), ..Location::default() },
+                    "the data does not start with an ISA segment, so its delimiters are unknown",
+                )
+                .value(&rest[..rest.len().min(20)]),
+            ));
+        };
+        let Some(first_len) = memchr(d.segment, rest) else {
+            if !eof {
+                return Ok(Scan::More);
+            }
+            // The last segment has no terminator: take it as it is, and say so.
+            issues.push(Issue::error(
+                "segment_unterminated",
+                Location { byte_offset: Some(self.base + pos), segment_index: Some(self.next_index), ..Location::default() },
+                "the input ends without a segment terminator",
+            ));
+            let trimmed = rest.iter().rposition(|&b| !is_line_break(b)).map_or(0, |i| i + 1);
+            let is_tx = rest.starts_with(b"ST") && rest.get(2) == Some(&d.element);
+            return Ok(Scan::Found { start: pos, end: pos + trimmed, segments: 1, is_tx, has_se: false });
+        };
+        let is_st = rest.starts_with(b"ST") && rest.get(2) == Some(&d.element);
+        if !is_st {
+            return Ok(Scan::Found { start: pos, end: pos + first_len + 1, segments: 1, is_tx: false, has_se: false });
+        }
+        // A transaction set: take segments until SE, or until an envelope segment says SE is missing.
+        let mut p = first_len + 1;
+        let mut count = 1;
+        loop {
+            while p < rest.len() && is_line_break(rest[p]) {
+                p += 1;
+            }
+            if p >= rest.len() {
+                if !eof {
+                    return Ok(Scan::More);
+                }
+                return Ok(Scan::Found { start: pos, end: pos + p, segments: count, is_tx: true, has_se: false });
+            }
+            let seg_rest = &rest[p..];
+            if starts_envelope(seg_rest, d.element) {
+                return Ok(Scan::Found { start: pos, end: pos + p, segments: count, is_tx: true, has_se: false });
+            }
+            match memchr(d.segment, seg_rest) {
+                Some(i) => {
+                    count += 1;
+                    let is_se = seg_rest.starts_with(b"SE") && seg_rest.get(2) == Some(&d.element);
+                    p += i + 1;
+                    if is_se {
+                        return Ok(Scan::Found { start: pos, end: pos + p, segments: count, is_tx: true, has_se: true });
+                    }
+                }
+                None => {
+                    if !eof {
+                        return Ok(Scan::More);
+                    }
+                    count += 1;
+                    return Ok(Scan::Found { start: pos, end: rest.len() + pos, segments: count, is_tx: true, has_se: false });
+                }
+            }
+        }
+    }
+
+    fn unit<'a>(&mut self, buf: &'a [u8], start: usize, end: usize, segments: usize, is_tx: bool, has_se: bool) -> Unit<'a> {
+        let d = self.delimiters.unwrap_or_default();
+        let index = self.next_index;
+        self.next_index += segments;
+        let bytes = &buf[start..end];
+        if is_tx {
+            Unit::Transaction(Transaction {
+                bytes,
+                delimiters: d,
+                first_index: index,
+                offset: self.base + start,
+                segment_count: segments,
+                has_se,
+            })
+        } else {
+            let mut raw = bytes.strip_suffix(&[d.segment]).unwrap_or(bytes);
+            while let [body @ .., last] = raw {
+                if is_line_break(*last) { raw = body } else { break }
+            }
+            Unit::Segment(Segment::new(raw, d, index, self.base + start))
+        }
+    }
+}
+
+/// Cuts an in-memory input into units.
+pub struct SliceReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    state: ScanState,
+    issues: Vec<Issue>,
+    failed: bool,
+}
+
+impl<'a> SliceReader<'a> {
+    pub fn new(data: &'a [u8]) -> Self {
+        SliceReader { data, pos: 0, state: ScanState { next_index: 1, ..ScanState::default() }, issues: vec![], failed: false }
+    }
+    /// Issues found while cutting (ISA layout, missing terminator); drained by the caller.
+    pub fn take_issues(&mut self) -> Vec<Issue> {
+        std::mem::take(&mut self.issues)
+    }
+    pub fn delimiters(&self) -> Option<Delimiters> {
+        self.state.delimiters
+    }
+}
+
+impl<'a> Iterator for SliceReader<'a> {
+    type Item = Result<Unit<'a>, X12Error>;
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        match self.state.scan(self.data, self.pos, true, &mut self.issues) {
+            Ok(Scan::Found { start, end, segments, is_tx, has_se }) => {
+                self.pos = end;
+                Some(Ok(self.state.unit(self.data, start, end, segments, is_tx, has_se)))
+            }
+            Ok(Scan::End) | Ok(Scan::More) => None,
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Cuts any `Read` into units in bounded memory: the buffer holds the unit being read and
+/// grows only for a transaction set larger than it (up to `max_unit` bytes).
+pub struct StreamReader<R: Read> {
+    inner: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    state: ScanState,
+    issues: Vec<Issue>,
+    max_unit: usize,
+    failed: bool,
+}
+
+impl<R: Read> StreamReader<R> {
+    pub fn new(inner: R) -> Self {
+        Self::with_capacity(inner, 1 << 20)
+    }
+    pub fn with_capacity(inner: R, capacity: usize) -> Self {
+        StreamReader {
+            inner,
+            buf: vec![0; capacity.max(4096)],
+            start: 0,
+            end: 0,
+            eof: false,
+            state: ScanState { next_index: 1, ..ScanState::default() },
+            issues: vec![],
+            max_unit: 256 << 20,
+            failed: false,
+        }
+    }
+    /// The largest transaction set accepted (default 256 MiB).
+    pub fn max_unit(mut self, bytes: usize) -> Self {
+        self.max_unit = bytes;
+        self
+    }
+    pub fn take_issues(&mut self) -> Vec<Issue> {
+        std::mem::take(&mut self.issues)
+    }
+    /// Bytes of buffer held (for memory checks).
+    pub fn buffer_capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    fn fill(&mut self) -> Result<(), X12Error> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.state.base += self.start;
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            if self.buf.len() >= self.max_unit {
+                return Err(X12Error::one(Issue::error(
+                    "unit_too_large",
+                    Location { byte_offset: Some(self.state.base), segment_index: Some(self.state.next_index), ..Location::default() },
+                    format!("a transaction set is larger than {} bytes", self.max_unit),
+                )));
+            }
+            let n = (self.buf.len() * 2).min(self.max_unit);
+            self.buf.resize(n, 0);
+        }
+        loop {
+            match self.inner.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(());
+                }
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(X12Error::one(Issue::error(
+                        "io",
+                        Location { byte_offset: Some(self.state.base + self.end), ..Location::default() },
+                        format!("reading the input failed: {e}"),
+                    )));
+                }
+            }
+        }
+    }
+
+    /// The next unit, borrowed from the reader's buffer until the next call.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Option<Result<Unit<'_>, X12Error>> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            let scan = self.state.scan(&self.buf[..self.end], self.start, self.eof, &mut self.issues);
+            match scan {
+                Ok(Scan::Found { start, end, segments, is_tx, has_se }) => {
+                    self.start = end;
+                    return Some(Ok(self.state.unit(&self.buf[..self.end], start, end, segments, is_tx, has_se)));
+                }
+                Ok(Scan::End) => return None,
+                Ok(Scan::More) => {
+                    if self.eof {
+                        return None;
+                    }
+                    if let Err(e) = self.fill() {
+                        self.failed = true;
+                        return Some(Err(e));
+                    }
+                }
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &[u8] = b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *240101*1200*^*00501*000000001*0*T*:~\r\nGS*HI*S*R*20240101*1200*1*X*005010X217~\r\nST*278*0001*005010X217~BHT*0007*13*REF1*20240101*1200~SE*3*0001~\r\nGE*1*1~IEA*1*000000001~\r\n";
+
+    fn ids(units: &[Unit]) -> Vec<String> {
+        units
+            .iter()
+            .map(|u| match u {
+                Unit::Segment(s) => s.id_str().to_owned(),
+                Unit::Transaction(t) => format!("TX{}", t.segment_count),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fixed_isa_and_units() {
+        let h = parse_isa(SAMPLE, true).unwrap().unwrap();
+        assert!(h.fixed_layout);
+        assert_eq!(h.delimiters, Delimiters { element: b'*', repetition: Some(b'^'), component: b':', segment: b'~' });
+        let units: Vec<Unit> = SliceReader::new(SAMPLE).map(Result::unwrap).collect();
+        assert_eq!(ids(&units), ["ISA", "GS", "TX3", "GE", "IEA"]);
+        let Unit::Transaction(t) = units[2] else { panic!() };
+        let segs: Vec<_> = t.segments().collect();
+        assert_eq!(segs[1].id(), b"BHT");
+        assert_eq!(segs[1].index, 4);
+        assert_eq!(segs[1].element(3), b"REF1");
+        assert_eq!(segs[1].split::<6>()[5], b"");
+        let Unit::Segment(iea) = units[4] else { panic!() };
+        assert_eq!(iea.index, 7);
+        assert_eq!(iea.raw(), b"IEA*1*000000001");
+    }
+
+    #[test]
+    fn other_delimiters_and_streaming_agree() {
+        let text = String::from_utf8(SAMPLE.to_vec()).unwrap().replace('*', "|").replace('~', "'").replace(":~", "");
+        let data = text.into_bytes();
+        let h = parse_isa(&data, true).unwrap().unwrap();
+        assert_eq!(h.delimiters.element, b'|');
+        assert_eq!(h.delimiters.segment, b'\'');
+        let slice: Vec<String> = ids(&SliceReader::new(&data).map(Result::unwrap).collect::<Vec<_>>());
+        // A tiny buffer forces refills and growth in the middle of segments.
+        let mut r = StreamReader::with_capacity(&data[..], 16);
+        let mut streamed = vec![];
+        while let Some(u) = r.next() {
+            streamed.push(ids(&[u.unwrap()]).remove(0));
+        }
+        assert_eq!(slice, streamed);
+    }
+
+    #[test]
+    fn loose_isa_is_read_and_reported() {
+        let data = b"ISA*00* *00* *ZZ*146111111 *ZZ*617591011LTCPP\n*170406*1130*|*00501*100000001*0*P*:~\nGS*HI*A*B*20170406*1130*1*X*005010X217~";
+        let mut r = SliceReader::new(data);
+        let units: Vec<_> = r.by_ref().map(Result::unwrap).collect();
+        assert_eq!(ids(&units), ["ISA", "GS"]);
+        let issues = r.take_issues();
+        assert_eq!(issues[0].code, "isa_layout");
+        assert_eq!(issues[0].location.segment_index, Some(1));
+    }
+
+    #[test]
+    fn garbage_is_located() {
+        let err = SliceReader::new(b"HELLO*WORLD~").next().unwrap().unwrap_err();
+        assert_eq!(err.issues[0].code, "isa_missing");
+        let err = SliceReader::new(b"ISA*00*").next().unwrap().unwrap_err();
+        assert_eq!(err.issues[0].code, "isa_truncated");
+    }
+
+    #[test]
+    fn missing_se_stops_at_the_envelope() {
+        let data = b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *240101*1200*^*00501*000000001*0*T*:~GS*HI*S*R*20240101*1200*1*X*005010X217~ST*278*0001~BHT*0007~GE*1*1~IEA*1*000000001~";
+        let units: Vec<Unit> = SliceReader::new(data).map(Result::unwrap).collect();
+        assert_eq!(ids(&units), ["ISA", "GS", "TX2", "GE", "IEA"]);
+        let Unit::Transaction(t) = units[2] else { panic!() };
+        assert!(!t.has_se);
+    }
+}
