@@ -1,2 +1,4 @@
 pub mod domain;
 pub mod x12;
+pub mod cli;
+pub mod report;

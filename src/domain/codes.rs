@@ -7,6 +7,14 @@ use std::fmt;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// What the codecs need of a code list enum.
+pub trait CodeList: Sized + Copy {
+    const WHAT: &'static str;
+    fn from_code(c: &str) -> Option<Self>;
+    fn code(self) -> &'static str;
+    fn codes() -> String;
+}
+
 macro_rules! code_enum {
     ($(#[$m:meta])* $name:ident, $what:literal, { $($var:ident = $code:literal, $word:literal, $desc:literal;)+ }) => {
         $(#[$m])*
@@ -34,6 +42,12 @@ macro_rules! code_enum {
                 let v: Vec<&str> = Self::ALL.iter().map(|c| c.code()).collect();
                 v.join(", ")
             }
+        }
+        impl CodeList for $name {
+            const WHAT: &'static str = $what;
+            fn from_code(c: &str) -> Option<Self> { $name::from_code(c) }
+            fn code(self) -> &'static str { $name::code(self) }
+            fn codes() -> String { $name::codes() }
         }
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.word()) }

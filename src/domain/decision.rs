@@ -8,12 +8,91 @@ use super::request::*;
 use super::values::*;
 
 /// A 278 response (or PAS ClaimResponse): what it echoes of the request, and the decision.
+/// A payer may reject a request before the event level, so every echoed part is optional.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizationResponse {
-    /// The parts of the request the payer echoed back (parties, event, services).
-    pub request: AuthorizationRequest,
+    /// BHT03: the submitter reference of the request this answers.
+    pub submitter_reference: Text,
+    /// BHT04/05: when the response was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_date: Option<Date>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_time: Option<Time>,
+    /// BHT06: 18 (final), 19 (further updates to follow), RU...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_type: Option<Code>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub umo: Option<Entity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requester: Option<Entity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscriber: Option<Entity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dependent: Option<Entity>,
+    /// The echoed patient event (without what belongs to the decision: HCR, AAA, TRN,
+    /// certification dates, REF*NT, HSD, MSG).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<PatientEvent>,
+    /// The echoed service lines, in order; `decision.lines[i].line` points into this list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceLine>,
     pub decision: Decision,
+}
+
+impl AuthorizationResponse {
+    /// A response to `request` carrying `decision`: the parties, event and lines are echoed,
+    /// the requester's trace numbers are returned as referenced (TRN01 = 2) ahead of any the
+    /// decision already has.
+    pub fn answering(request: &AuthorizationRequest, mut decision: Decision) -> AuthorizationResponse {
+        let mut event = request.event.clone();
+        let mut traces: Vec<TraceNumber> = event
+            .trace_numbers
+            .drain(..)
+            .map(|t| TraceNumber { kind: TraceType::Referenced, ..t })
+            .collect();
+        traces.append(&mut decision.trace_numbers);
+        decision.trace_numbers = traces;
+        event.message = None;
+        event.quantity = None;
+        let services = request
+            .services
+            .iter()
+            .map(|l| {
+                let mut l = l.clone();
+                l.trace_numbers = vec![];
+                l.message = None;
+                l.quantity = None;
+                l
+            })
+            .collect();
+        AuthorizationResponse {
+            submitter_reference: request.submitter_reference.clone(),
+            created_date: None,
+            created_time: None,
+            transaction_type: None,
+            umo: Some(request.umo.clone()),
+            requester: Some(request.requester.clone()),
+            subscriber: Some(request.subscriber.clone()),
+            dependent: request.dependent.clone(),
+            event: Some(event),
+            services,
+            decision,
+        }
+    }
+
+    /// Whether this response answers `request`: the same BHT03, and every trace number the
+    /// requester sent (TRN01 = 1) echoed back (TRN01 = 2) with the same originator.
+    pub fn answers(&self, request: &AuthorizationRequest) -> bool {
+        if self.submitter_reference != request.submitter_reference {
+            return false;
+        }
+        request.event.trace_numbers.iter().filter(|t| t.kind == TraceType::Current).all(|t| {
+            self.decision.trace_numbers.iter().any(|r| {
+                r.kind == TraceType::Referenced && r.reference == t.reference && r.originator == t.originator
+            })
+        })
+    }
 }
 
 /// The decision on a whole request.

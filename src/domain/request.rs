@@ -635,6 +635,19 @@ impl<'de> Deserialize<'de> for Procedure {
     }
 }
 
+/// TOO: a tooth and its surfaces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tooth {
+    /// TOO01: code list qualifier (JP universal national tooth designation).
+    pub qualifier: Code,
+    /// TOO02: the tooth number.
+    pub number: Code,
+    /// TOO03: surfaces (M, O, D, B, L...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub surfaces: Vec<Code>,
+}
+
 /// 2000F: one requested service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -654,6 +667,9 @@ pub struct ServiceLine {
     /// SV1 / SV2 / SV3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<Service>,
+    /// TOO: teeth (dental).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teeth: Vec<Tooth>,
     /// HSD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantity: Option<ServiceQuantity>,

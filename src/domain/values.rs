@@ -46,6 +46,11 @@ macro_rules! string_newtype {
                 f.write_str(&self.0)
             }
         }
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
         impl std::str::FromStr for $name {
             type Err = ValueError;
             fn from_str(s: &str) -> Result<Self, ValueError> {
@@ -243,6 +248,11 @@ impl Decimal {
     /// The value as f64 (for arithmetic such as a units count-down, never for storage).
     pub fn to_f64(&self) -> f64 {
         self.0.parse().unwrap_or(0.0)
+    }
+}
+impl AsRef<str> for Decimal {
+    fn as_ref(&self) -> &str {
+        &self.0
     }
 }
 impl fmt::Display for Decimal {

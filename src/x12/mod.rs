@@ -3,6 +3,7 @@
 pub mod envelope;
 pub mod error;
 pub mod syntax;
+pub mod tx278;
 pub mod writer;
 
 pub use error::{AckCode, Issue, Location, Severity, X12Error};

@@ -1,0 +1,139 @@
+//! The `priorauth` command line. Wiring only: every command calls the library.
+
+mod x12cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "priorauth", version, about = "Electronic prior-authorization gateway: X12 278, Da Vinci PAS, tracking")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// X12 278 (005010X217).
+    X12,
+    /// The internal JSON model (schemas/authorization-request.schema.json).
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AckKind {
+    #[value(name = "999")]
+    Ack999,
+    #[value(name = "ta1")]
+    Ta1,
+}
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct EnvelopeArgs {
+    /// Our interchange id as QUALIFIER:ID (ISA05/ISA06).
+    #[arg(long, default_value = "ZZ:PRIORAUTHGW")]
+    pub sender: String,
+    /// The receiver as QUALIFIER:ID (ISA07/ISA08).
+    #[arg(long, default_value = "ZZ:PAYER")]
+    pub receiver: String,
+    /// Mark the interchange as production (ISA15 = P) instead of test.
+    #[arg(long)]
+    pub production: bool,
+    /// Ask for a TA1 (ISA14 = 1).
+    #[arg(long)]
+    pub ack_requested: bool,
+    /// The first control number to use (ISA13, GS06, ST02 count up from it).
+    #[arg(long, default_value_t = 1)]
+    pub control_number: u64,
+    /// Write every segment on one line (no line break after terminators).
+    #[arg(long)]
+    pub compact: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Translate between the internal JSON model and X12 278.
+    Translate {
+        /// Output format.
+        #[arg(long)]
+        to: Format,
+        /// Input format (guessed from the content when omitted).
+        #[arg(long)]
+        from: Option<Format>,
+        #[command(flatten)]
+        envelope: EnvelopeArgs,
+        /// Input file (`-` for standard input).
+        file: PathBuf,
+    },
+    /// Print the decisions of 278 responses, and 999 / TA1 acknowledgements, as JSON.
+    Parse {
+        /// Input file (`-` for standard input).
+        file: PathBuf,
+    },
+    /// Validate an X12 file; exit 1 with one line per error when it is not valid.
+    Validate {
+        /// Write an acknowledgement of the file to standard output.
+        #[arg(long)]
+        ack: Option<AckKind>,
+        /// Reject only what cannot be understood (the default is strict: any error rejects).
+        #[arg(long)]
+        lenient: bool,
+        /// Print the problems as JSON instead of lines.
+        #[arg(long)]
+        json: bool,
+        /// Input file (`-` for standard input).
+        file: PathBuf,
+    },
+    /// Print the JSON Schema of the internal model.
+    Schema {
+        /// `request` or `response`.
+        #[arg(default_value = "request")]
+        which: String,
+    },
+}
+
+/// Reads a file, or standard input for `-`.
+pub fn read_input(path: &PathBuf) -> Result<Vec<u8>, String> {
+    if path.as_os_str() == "-" {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut v).map_err(|e| format!("reading standard input: {e}"))?;
+        Ok(v)
+    } else {
+        std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    let result = match cli.command {
+        Command::Translate { to, from, envelope, file } => x12cmd::translate(to, from, &envelope, &file),
+        Command::Parse { file } => x12cmd::parse(&file),
+        Command::Validate { ack, lenient, json, file } => x12cmd::validate(&file, ack, lenient, json),
+        Command::Schema { which } => schema(&which),
+    };
+    match result {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn schema(which: &str) -> Result<ExitCode, String> {
+    let v = match which {
+        "request" => crate::domain::request_schema(),
+        "response" => crate::domain::response_schema(),
+        other => return Err(format!("unknown schema {other:?}: use request or response")),
+    };
+    println!("{}", serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
+    Ok(ExitCode::SUCCESS)
+}

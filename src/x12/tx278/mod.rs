@@ -1,0 +1,151 @@
+//! The 278 codec: domain requests and responses to and from 005010X217 transaction sets.
+
+mod decode;
+mod encode;
+
+use serde::Serialize;
+
+pub use decode::decode;
+pub use encode::{write_request, write_response};
+
+use crate::domain::{AuthorizationRequest, AuthorizationResponse};
+use crate::x12::envelope::{EnvelopeTracker, InterchangeSummary, TransactionHeader};
+use crate::x12::error::{Issue, X12Error};
+use crate::x12::syntax::{SliceReader, Unit};
+use crate::x12::writer::{ControlKind, ControlNumbers, EnvelopeSettings, InterchangeWriter, Stamp};
+
+/// The implementation guide this codec speaks.
+pub const VERSION: &str = "005010X217";
+
+/// A decoded 278: a request (BHT02 13, 01, 36) or a response (BHT02 11).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Message278 {
+    Request(Box<AuthorizationRequest>),
+    Response(Box<AuthorizationResponse>),
+}
+
+/// One transaction set of a file: where it was, what it meant, what was wrong with it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Decoded {
+    pub transaction: TransactionHeader,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<Message278>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub issues: Vec<Issue>,
+}
+
+/// Everything read from an input: the 278s and the issues outside them (envelope, syntax).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DecodedFile {
+    pub transactions: Vec<Decoded>,
+    pub issues: Vec<Issue>,
+    #[serde(skip)]
+    pub summary: Vec<InterchangeSummary>,
+}
+
+impl DecodedFile {
+    /// Every issue, envelope ones first.
+    pub fn all_issues(&self) -> impl Iterator<Item = &Issue> {
+        self.issues.iter().chain(self.transactions.iter().flat_map(|t| t.issues.iter()))
+    }
+}
+
+/// Reads every 278 in an in-memory input. Never stops at the first problem: a broken
+/// transaction set is reported and the next one is read.
+pub fn decode_all(data: &[u8]) -> DecodedFile {
+    let mut tracker = EnvelopeTracker::with_summary();
+    let mut reader = SliceReader::new(data);
+    let mut out = DecodedFile::default();
+    for unit in reader.by_ref() {
+        match unit {
+            Ok(Unit::Segment(s)) => tracker.segment(&s),
+            Ok(Unit::Transaction(tx)) => {
+                let header = tracker.transaction(&tx);
+                if header.id != "278" {
+                    out.transactions.push(Decoded {
+                        issues: vec![
+                            Issue::warning(
+                                "not_a_278",
+                                header.location.clone(),
+                                format!("transaction set {} is not a 278 and was skipped", header.id),
+                            ),
+                        ],
+                        transaction: header,
+                        message: None,
+                    });
+                    continue;
+                }
+                let (message, issues) = decode(&tx, &header.location);
+                out.transactions.push(Decoded { transaction: header, message, issues });
+            }
+            Err(e) => out.issues.extend(e.issues),
+        }
+    }
+    tracker.finish();
+    out.issues.extend(reader.take_issues());
+    out.issues.extend(tracker.take_issues());
+    out.summary = tracker.summary().to_vec();
+    out
+}
+
+/// Writes requests as one interchange with one HI group, control numbers from `controls`.
+pub fn encode_requests(
+    requests: &[AuthorizationRequest],
+    settings: &EnvelopeSettings,
+    controls: &dyn ControlNumbers,
+    stamp: Stamp,
+) -> Result<Vec<u8>, X12Error> {
+    encode_with(requests, settings, controls, stamp, write_request)
+}
+
+/// Writes one request as a whole interchange.
+pub fn encode_request(
+    request: &AuthorizationRequest,
+    settings: &EnvelopeSettings,
+    controls: &dyn ControlNumbers,
+    stamp: Stamp,
+) -> Result<Vec<u8>, X12Error> {
+    encode_requests(std::slice::from_ref(request), settings, controls, stamp)
+}
+
+/// Writes responses as one interchange (the mock payer's side).
+pub fn encode_responses(
+    responses: &[AuthorizationResponse],
+    settings: &EnvelopeSettings,
+    controls: &dyn ControlNumbers,
+    stamp: Stamp,
+) -> Result<Vec<u8>, X12Error> {
+    encode_with(responses, settings, controls, stamp, write_response)
+}
+
+fn alloc(controls: &dyn ControlNumbers, kind: ControlKind, partner: &str) -> Result<u64, X12Error> {
+    controls.next(kind, partner).map_err(|e| {
+        X12Error::one(Issue::error("control_number", Default::default(), format!("no control number could be reserved: {e}")))
+    })
+}
+
+fn encode_with<T>(
+    items: &[T],
+    settings: &EnvelopeSettings,
+    controls: &dyn ControlNumbers,
+    stamp: Stamp,
+    body: fn(&mut crate::x12::writer::Writer, &T),
+) -> Result<Vec<u8>, X12Error> {
+    let partner = settings.partner();
+    let isa = alloc(controls, ControlKind::Interchange, &partner)?;
+    let gs = alloc(controls, ControlKind::Group, &partner)?;
+    let mut iw = InterchangeWriter::begin(settings, isa, stamp)?;
+    iw.begin_group(settings, "HI", VERSION, gs, stamp);
+    for item in items {
+        let st = alloc(controls, ControlKind::Transaction, &partner)?;
+        let w = iw.begin_transaction("278", st, VERSION);
+        body(w, item);
+        if let Some(e) = w.error() {
+            let mut e = e.clone();
+            e.message = format!("{} (transaction {})", e.message, st);
+            return Err(X12Error::one(e));
+        }
+    }
+    iw.finish()
+}
