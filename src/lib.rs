@@ -1,4 +1,4 @@
-pub mod domain;
-pub mod x12;
 pub mod cli;
+pub mod domain;
 pub mod report;
+pub mod x12;

@@ -52,7 +52,10 @@ fn rejects(rs: &[Reject]) -> Value {
 pub fn decision_view(r: &AuthorizationResponse) -> Value {
     let d = &r.decision;
     let mut m = Map::new();
-    m.insert("submitter_reference".into(), r.submitter_reference.as_str().into());
+    m.insert(
+        "submitter_reference".into(),
+        r.submitter_reference.as_str().into(),
+    );
     put(&mut m, "trace_numbers", &d.trace_numbers);
     m.insert("status".into(), d.status.word().into());
     action(&mut m, d.action);
@@ -60,13 +63,24 @@ pub fn decision_view(r: &AuthorizationResponse) -> Value {
     if let Some(c) = &d.reason {
         m.insert("reason_code".into(), c.as_str().into());
     }
-    put(&mut m, "second_surgical_opinion", &d.second_surgical_opinion);
+    put(
+        &mut m,
+        "second_surgical_opinion",
+        &d.second_surgical_opinion,
+    );
     put(&mut m, "certification", &d.certification);
     put(&mut m, "approved_quantity", &d.approved_quantity);
-    put(&mut m, "administrative_reference", &d.administrative_reference);
+    put(
+        &mut m,
+        "administrative_reference",
+        &d.administrative_reference,
+    );
     if let Some(ev) = &r.event {
         m.insert("request_category".into(), ev.review.category.word().into());
-        m.insert("certification_type".into(), ev.review.certification_type.word().into());
+        m.insert(
+            "certification_type".into(),
+            ev.review.certification_type.word().into(),
+        );
     }
     let rj = rejects(&d.rejects);
     if rj.as_array().is_some_and(|a| !a.is_empty()) {
@@ -79,7 +93,12 @@ pub fn decision_view(r: &AuthorizationResponse) -> Value {
         .map(|l| {
             let mut lm = Map::new();
             lm.insert("line".into(), l.line.into());
-            if let Some(p) = r.services.get(l.line - 1).and_then(|s| s.service.as_ref()).and_then(Service::procedure) {
+            if let Some(p) = r
+                .services
+                .get(l.line - 1)
+                .and_then(|s| s.service.as_ref())
+                .and_then(Service::procedure)
+            {
                 let mut code = format!("{}:{}", p.qualifier.code(), p.code);
                 for m in &p.modifiers {
                     code.push(':');
@@ -96,7 +115,11 @@ pub fn decision_view(r: &AuthorizationResponse) -> Value {
             put(&mut lm, "certification", &l.certification);
             put(&mut lm, "approved_quantity", &l.approved_quantity);
             put(&mut lm, "approved_units", &l.approved_units);
-            put(&mut lm, "administrative_reference", &l.administrative_reference);
+            put(
+                &mut lm,
+                "administrative_reference",
+                &l.administrative_reference,
+            );
             put(&mut lm, "trace_numbers", &l.trace_numbers);
             let rj = rejects(&l.rejects);
             if rj.as_array().is_some_and(|a| !a.is_empty()) {

@@ -8,7 +8,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "priorauth", version, about = "Electronic prior-authorization gateway: X12 278, Da Vinci PAS, tracking")]
+#[command(
+    name = "priorauth",
+    version,
+    about = "Electronic prior-authorization gateway: X12 278, Da Vinci PAS, tracking"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -98,7 +102,8 @@ enum Command {
 pub fn read_input(path: &PathBuf) -> Result<Vec<u8>, String> {
     if path.as_os_str() == "-" {
         let mut v = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut v).map_err(|e| format!("reading standard input: {e}"))?;
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut v)
+            .map_err(|e| format!("reading standard input: {e}"))?;
         Ok(v)
     } else {
         std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
@@ -110,13 +115,27 @@ pub fn run() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     let result = match cli.command {
-        Command::Translate { to, from, envelope, file } => x12cmd::translate(to, from, &envelope, &file),
+        Command::Translate {
+            to,
+            from,
+            envelope,
+            file,
+        } => x12cmd::translate(to, from, &envelope, &file),
         Command::Parse { file } => x12cmd::parse(&file),
-        Command::Validate { ack, lenient, json, file } => x12cmd::validate(&file, ack, lenient, json),
+        Command::Validate {
+            ack,
+            lenient,
+            json,
+            file,
+        } => x12cmd::validate(&file, ack, lenient, json),
         Command::Schema { which } => schema(&which),
     };
     match result {
@@ -134,6 +153,9 @@ fn schema(which: &str) -> Result<ExitCode, String> {
         "response" => crate::domain::response_schema(),
         other => return Err(format!("unknown schema {other:?}: use request or response")),
     };
-    println!("{}", serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -15,7 +15,9 @@ use crate::x12::writer::{EnvelopeSettings, MemoryControlNumbers, Stamp};
 fn split_id(v: &str, what: &str) -> Result<(String, String), String> {
     match v.split_once(':') {
         Some((q, id)) if !q.is_empty() && !id.is_empty() => Ok((q.to_owned(), id.to_owned())),
-        _ => Err(format!("--{what} must be QUALIFIER:ID, e.g. ZZ:PAYER (got {v:?})")),
+        _ => Err(format!(
+            "--{what} must be QUALIFIER:ID, e.g. ZZ:PAYER (got {v:?})"
+        )),
     }
 }
 
@@ -36,20 +38,30 @@ pub fn envelope_settings(a: &EnvelopeArgs) -> Result<EnvelopeSettings, String> {
 
 fn looks_like_x12(data: &[u8]) -> bool {
     let t = data.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(data);
-    t.iter().position(|b| !b.is_ascii_whitespace()).is_some_and(|i| t[i..].starts_with(b"ISA"))
+    t.iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .is_some_and(|i| t[i..].starts_with(b"ISA"))
 }
 
 /// Reads requests from our JSON: one request, an array of them, or `translate --to json` output.
 pub fn requests_from_json(data: &[u8]) -> Result<Vec<AuthorizationRequest>, String> {
-    let v: Value = serde_json::from_slice(data).map_err(|e| format!("the input is not valid JSON: {e}"))?;
+    let v: Value =
+        serde_json::from_slice(data).map_err(|e| format!("the input is not valid JSON: {e}"))?;
     let items: Vec<(String, Value)> = match v {
-        Value::Array(a) => a.into_iter().enumerate().map(|(i, v)| (format!("[{i}]"), v)).collect(),
+        Value::Array(a) => a
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (format!("[{i}]"), v))
+            .collect(),
         Value::Object(ref o) if o.contains_key("transactions") => o["transactions"]
             .as_array()
             .map(|a| {
                 a.iter()
                     .enumerate()
-                    .filter_map(|(i, t)| t.pointer("/message/request").map(|r| (format!("transactions[{i}].message.request"), r.clone())))
+                    .filter_map(|(i, t)| {
+                        t.pointer("/message/request")
+                            .map(|r| (format!("transactions[{i}].message.request"), r.clone()))
+                    })
                     .collect()
             })
             .unwrap_or_default(),
@@ -61,17 +73,28 @@ pub fn requests_from_json(data: &[u8]) -> Result<Vec<AuthorizationRequest>, Stri
     items
         .into_iter()
         .map(|(path, v)| {
-            serde_path_to_error(v).map_err(|e| if path.is_empty() { e } else { format!("{path}: {e}") })
+            serde_path_to_error(v).map_err(|e| {
+                if path.is_empty() {
+                    e
+                } else {
+                    format!("{path}: {e}")
+                }
+            })
         })
         .collect()
 }
 
 /// Deserializes with the JSON path of the failing field in the message.
 fn serde_path_to_error(v: Value) -> Result<AuthorizationRequest, String> {
-    let text = v.to_string();
-    let mut de = serde_json::Deserializer::from_str(&text);
-    let r: Result<AuthorizationRequest, _> = serde::Deserialize::deserialize(&mut de);
-    r.map_err(|e| format!("not a valid authorization request: {e}"))
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            format!("not a valid authorization request: {inner}")
+        } else {
+            format!("not a valid authorization request: field `{path}`: {inner}")
+        }
+    })
 }
 
 pub fn print_issues(issues: &[&Issue]) {
@@ -81,35 +104,63 @@ pub fn print_issues(issues: &[&Issue]) {
     }
 }
 
-pub fn translate(to: Format, from: Option<Format>, env: &EnvelopeArgs, file: &PathBuf) -> Result<ExitCode, String> {
+pub fn translate(
+    to: Format,
+    from: Option<Format>,
+    env: &EnvelopeArgs,
+    file: &PathBuf,
+) -> Result<ExitCode, String> {
     let data = read_input(file)?;
-    let from = from.unwrap_or(if looks_like_x12(&data) { Format::X12 } else { Format::Json });
+    let from = from.unwrap_or(if looks_like_x12(&data) {
+        Format::X12
+    } else {
+        Format::Json
+    });
     match (from, to) {
         (Format::Json, Format::X12) => {
             let requests = requests_from_json(&data)?;
             let settings = envelope_settings(env)?;
-            let controls = MemoryControlNumbers::starting_after(env.control_number.saturating_sub(1));
-            let out = tx278::encode_requests(&requests, &settings, &controls, Stamp::now()).map_err(|e| e.to_string())?;
-            std::io::stdout().write_all(&out).map_err(|e| e.to_string())?;
+            let controls =
+                MemoryControlNumbers::starting_after(env.control_number.saturating_sub(1));
+            let out = tx278::encode_requests(&requests, &settings, &controls, Stamp::now())
+                .map_err(|e| e.to_string())?;
+            std::io::stdout()
+                .write_all(&out)
+                .map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
         }
         (Format::X12, Format::Json) => {
             let decoded = tx278::decode_all(&data);
             let errors: Vec<&Issue> = decoded.all_issues().collect();
             print_issues(&errors);
-            println!("{}", serde_json::to_string_pretty(&decoded).map_err(|e| e.to_string())?);
-            let failed = decoded.transactions.iter().any(|t| t.message.is_none() && t.transaction.id == "278")
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&decoded).map_err(|e| e.to_string())?
+            );
+            let failed = decoded
+                .transactions
+                .iter()
+                .any(|t| t.message.is_none() && t.transaction.id == "278")
                 || decoded.transactions.is_empty();
-            Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
-        (a, b) => Err(format!("translating {a:?} to {b:?} is not supported: use --to x12 for JSON input, --to json for X12 input")),
+        (a, b) => Err(format!(
+            "translating {a:?} to {b:?} is not supported: use --to x12 for JSON input, --to json for X12 input"
+        )),
     }
 }
 
 pub fn parse(file: &PathBuf) -> Result<ExitCode, String> {
     let data = read_input(file)?;
     if !looks_like_x12(&data) {
-        return Err(format!("{}: not an X12 interchange (it does not start with ISA)", file.display()));
+        return Err(format!(
+            "{}: not an X12 interchange (it does not start with ISA)",
+            file.display()
+        ));
     }
     let decoded = tx278::decode_all(&data);
     let mut decisions = vec![];
@@ -134,22 +185,52 @@ pub fn parse(file: &PathBuf) -> Result<ExitCode, String> {
     if !requests.is_empty() {
         out.insert("requests".into(), requests.into());
     }
-    let errors: Vec<&Issue> = issues.iter().copied().filter(|i| i.severity == Severity::Error).collect();
-    out.insert("errors".into(), serde_json::to_value(&errors).map_err(|e| e.to_string())?);
-    println!("{}", serde_json::to_string_pretty(&Value::Object(out)).map_err(|e| e.to_string())?);
-    Ok(if failed || decoded.transactions.is_empty() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    let errors: Vec<&Issue> = issues
+        .iter()
+        .copied()
+        .filter(|i| i.severity == Severity::Error)
+        .collect();
+    out.insert(
+        "errors".into(),
+        serde_json::to_value(&errors).map_err(|e| e.to_string())?,
+    );
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&Value::Object(out)).map_err(|e| e.to_string())?
+    );
+    Ok(if failed || decoded.transactions.is_empty() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
-pub fn validate(file: &PathBuf, ack: Option<AckKind>, lenient: bool, as_json: bool) -> Result<ExitCode, String> {
+pub fn validate(
+    file: &PathBuf,
+    ack: Option<AckKind>,
+    lenient: bool,
+    as_json: bool,
+) -> Result<ExitCode, String> {
     let data = read_input(file)?;
     let decoded = tx278::decode_all(&data);
     let issues: Vec<&Issue> = decoded.all_issues().collect();
     let _ = (ack, lenient);
-    let errors: Vec<&Issue> = issues.iter().copied().filter(|i| i.severity == Severity::Error).collect();
+    let errors: Vec<&Issue> = issues
+        .iter()
+        .copied()
+        .filter(|i| i.severity == Severity::Error)
+        .collect();
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&issues).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&issues).map_err(|e| e.to_string())?
+        );
     } else {
         print_issues(&issues);
     }
-    Ok(if errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -288,13 +288,21 @@ mod tests {
 
     #[test]
     fn words_and_codes() {
-        assert_eq!(RequestCategory::from_code("HS"), Some(RequestCategory::HealthServicesReview));
+        assert_eq!(
+            RequestCategory::from_code("HS"),
+            Some(RequestCategory::HealthServicesReview)
+        );
         let v: RequestCategory = serde_json::from_str("\"HS\"").unwrap();
         assert_eq!(v, RequestCategory::HealthServicesReview);
         let v: RequestCategory = serde_json::from_str("\"admission_review\"").unwrap();
         assert_eq!(serde_json::to_string(&v).unwrap(), "\"admission_review\"");
-        let e = serde_json::from_str::<CertificationType>("\"Q\"").unwrap_err().to_string();
-        assert!(e.contains("certification type (UM02)") && e.contains("initial"), "{e}");
+        let e = serde_json::from_str::<CertificationType>("\"Q\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("certification type (UM02)") && e.contains("initial"),
+            "{e}"
+        );
         assert_eq!(Status::from(ActionCode::Modified).word(), "modified");
     }
 }

@@ -44,12 +44,18 @@ impl AuthorizationResponse {
     /// A response to `request` carrying `decision`: the parties, event and lines are echoed,
     /// the requester's trace numbers are returned as referenced (TRN01 = 2) ahead of any the
     /// decision already has.
-    pub fn answering(request: &AuthorizationRequest, mut decision: Decision) -> AuthorizationResponse {
+    pub fn answering(
+        request: &AuthorizationRequest,
+        mut decision: Decision,
+    ) -> AuthorizationResponse {
         let mut event = request.event.clone();
         let mut traces: Vec<TraceNumber> = event
             .trace_numbers
             .drain(..)
-            .map(|t| TraceNumber { kind: TraceType::Referenced, ..t })
+            .map(|t| TraceNumber {
+                kind: TraceType::Referenced,
+                ..t
+            })
             .collect();
         traces.append(&mut decision.trace_numbers);
         decision.trace_numbers = traces;
@@ -87,11 +93,18 @@ impl AuthorizationResponse {
         if self.submitter_reference != request.submitter_reference {
             return false;
         }
-        request.event.trace_numbers.iter().filter(|t| t.kind == TraceType::Current).all(|t| {
-            self.decision.trace_numbers.iter().any(|r| {
-                r.kind == TraceType::Referenced && r.reference == t.reference && r.originator == t.originator
+        request
+            .event
+            .trace_numbers
+            .iter()
+            .filter(|t| t.kind == TraceType::Current)
+            .all(|t| {
+                self.decision.trace_numbers.iter().any(|r| {
+                    r.kind == TraceType::Referenced
+                        && r.reference == t.reference
+                        && r.originator == t.originator
+                })
             })
-        })
     }
 }
 
@@ -214,7 +227,11 @@ pub struct Reject {
 /// How the whole request's status follows from what the payer sent.
 /// An event-level HCR decides; with none, the lines decide; with no HCR anywhere, an AAA
 /// reject makes it `rejected`; a response with neither is `contact_payer`.
-pub fn overall_status(event: Option<ActionCode>, lines: &[LineDecision], rejects: &[Reject]) -> Status {
+pub fn overall_status(
+    event: Option<ActionCode>,
+    lines: &[LineDecision],
+    rejects: &[Reject],
+) -> Status {
     if let Some(a) = event {
         return a.into();
     }
@@ -229,9 +246,12 @@ pub fn overall_status(event: Option<ActionCode>, lines: &[LineDecision], rejects
     if all(actions[0]) && actions.len() == lines.len() {
         return actions[0].into();
     }
-    let any_certified = actions
-        .iter()
-        .any(|a| matches!(a, ActionCode::Certified | ActionCode::CertifiedPartial | ActionCode::Modified));
+    let any_certified = actions.iter().any(|a| {
+        matches!(
+            a,
+            ActionCode::Certified | ActionCode::CertifiedPartial | ActionCode::Modified
+        )
+    });
     if any_certified {
         return Status::PartiallyApproved;
     }
@@ -266,13 +286,26 @@ mod tests {
     #[test]
     fn status_rules() {
         use ActionCode::*;
-        assert_eq!(overall_status(Some(Modified), &[line(Some(Certified))], &[]), Status::Modified);
-        assert_eq!(overall_status(None, &[line(Some(Certified)), line(Some(Certified))], &[]), Status::Approved);
         assert_eq!(
-            overall_status(None, &[line(Some(Certified)), line(Some(NotCertified))], &[]),
+            overall_status(Some(Modified), &[line(Some(Certified))], &[]),
+            Status::Modified
+        );
+        assert_eq!(
+            overall_status(None, &[line(Some(Certified)), line(Some(Certified))], &[]),
+            Status::Approved
+        );
+        assert_eq!(
+            overall_status(
+                None,
+                &[line(Some(Certified)), line(Some(NotCertified))],
+                &[]
+            ),
             Status::PartiallyApproved
         );
-        assert_eq!(overall_status(None, &[line(Some(NotCertified)), line(Some(Pended))], &[]), Status::Pended);
+        assert_eq!(
+            overall_status(None, &[line(Some(NotCertified)), line(Some(Pended))], &[]),
+            Status::Pended
+        );
         let r = Reject {
             level: Level::Event,
             line: None,

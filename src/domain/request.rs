@@ -543,7 +543,9 @@ pub enum Service {
 impl Service {
     pub fn procedure(&self) -> Option<&Procedure> {
         match self {
-            Service::Professional { procedure, .. } | Service::Dental { procedure, .. } => Some(procedure),
+            Service::Professional { procedure, .. } | Service::Dental { procedure, .. } => {
+                Some(procedure)
+            }
             Service::Institutional { procedure, .. } => procedure.as_ref(),
         }
     }
@@ -583,10 +585,19 @@ impl Procedure {
         }
         for m in &modifiers {
             if m.as_str().len() != 2 {
-                return Err(ValueError::new("procedure modifier", m.as_str(), "a modifier is 2 characters"));
+                return Err(ValueError::new(
+                    "procedure modifier",
+                    m.as_str(),
+                    "a modifier is 2 characters",
+                ));
             }
         }
-        Ok(Procedure { qualifier, code: Code::parse(code)?, modifiers, description })
+        Ok(Procedure {
+            qualifier,
+            code: Code::parse(code)?,
+            modifiers,
+            description,
+        })
     }
 }
 
@@ -609,12 +620,18 @@ pub fn check_procedure(qualifier: ProcedureQualifier, code: &str) -> Result<(), 
         Ok(())
     } else {
         let want = match qualifier {
-            ProcedureQualifier::Hcpcs => "a CPT code (5 digits, or 4 digits and F, T or U) or a HCPCS code (a letter and 4 digits)",
+            ProcedureQualifier::Hcpcs => {
+                "a CPT code (5 digits, or 4 digits and F, T or U) or a HCPCS code (a letter and 4 digits)"
+            }
             ProcedureQualifier::Dental => "a CDT code (D and 4 digits)",
             ProcedureQualifier::Ndc => "an NDC in 5-4-2 form without dashes (11 digits)",
             _ => "1 to 48 letters or digits",
         };
-        Err(ValueError::new("procedure code", code, format!("{} codes are {want}", qualifier.code())))
+        Err(ValueError::new(
+            "procedure code",
+            code,
+            format!("{} codes are {want}", qualifier.code()),
+        ))
     }
 }
 
@@ -631,7 +648,8 @@ impl<'de> Deserialize<'de> for Procedure {
             description: Option<Text>,
         }
         let r = Raw::deserialize(d)?;
-        Procedure::new(r.qualifier, r.code.as_str(), r.modifiers, r.description).map_err(serde::de::Error::custom)
+        Procedure::new(r.qualifier, r.code.as_str(), r.modifiers, r.description)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -687,6 +705,9 @@ pub struct ServiceLine {
 impl ServiceLine {
     /// The service date or period (DTP*472), if given.
     pub fn service_dates(&self) -> Option<DateOrRange> {
-        self.dates.iter().find(|d| d.qualifier.as_str() == "472").map(|d| d.date)
+        self.dates
+            .iter()
+            .find(|d| d.qualifier.as_str() == "472")
+            .map(|d| d.date)
     }
 }

@@ -19,7 +19,11 @@ pub struct ValueError {
 
 impl ValueError {
     pub fn new(kind: &'static str, value: &str, reason: impl Into<String>) -> Self {
-        ValueError { kind, value: value.to_owned(), reason: reason.into() }
+        ValueError {
+            kind,
+            value: value.to_owned(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -105,7 +109,11 @@ pub fn npi_check(s: &str) -> Result<(), String> {
     if !matches!(s.as_bytes()[0], b'1' | b'2') {
         return Err("an NPI starts with 1 or 2".into());
     }
-    let digits: Vec<u32> = "80840".bytes().chain(s.bytes()).map(|b| (b - b'0') as u32).collect();
+    let digits: Vec<u32> = "80840"
+        .bytes()
+        .chain(s.bytes())
+        .map(|b| (b - b'0') as u32)
+        .collect();
     let (body, check) = digits.split_at(digits.len() - 1);
     let mut sum = 0;
     for (i, d) in body.iter().rev().enumerate() {
@@ -120,7 +128,10 @@ pub fn npi_check(s: &str) -> Result<(), String> {
     }
     let expected = (10 - sum % 10) % 10;
     if expected != check[0] {
-        return Err(format!("check digit is {} but should be {expected}", check[0]));
+        return Err(format!(
+            "check digit is {} but should be {expected}",
+            check[0]
+        ));
     }
     Ok(())
 }
@@ -136,7 +147,9 @@ string_newtype!(
 fn icd10_check(s: &str) -> Result<(), String> {
     let b = s.as_bytes();
     let compact: Vec<u8> = b.iter().copied().filter(|&c| c != b'.').collect();
-    if b.iter().filter(|&&c| c == b'.').count() > 1 || (b.contains(&b'.') && b.get(3) != Some(&b'.')) {
+    if b.iter().filter(|&&c| c == b'.').count() > 1
+        || (b.contains(&b'.') && b.get(3) != Some(&b'.'))
+    {
         return Err("a dot may only follow the third character".into());
     }
     if compact.len() < 3 || compact.len() > 7 {
@@ -148,7 +161,10 @@ fn icd10_check(s: &str) -> Result<(), String> {
     if !compact[1].is_ascii_digit() {
         return Err("the second character of an ICD-10-CM code is a digit".into());
     }
-    if !compact[2..].iter().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()) {
+    if !compact[2..]
+        .iter()
+        .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+    {
         return Err("ICD-10-CM characters 3 to 7 are digits or upper-case letters".into());
     }
     Ok(())
@@ -200,7 +216,11 @@ fn time_check(s: &str) -> Result<(), String> {
     }
     let hh = (b[0] - b'0') * 10 + (b[1] - b'0');
     let mm = (b[2] - b'0') * 10 + (b[3] - b'0');
-    let ss = if b.len() >= 6 { (b[4] - b'0') * 10 + (b[5] - b'0') } else { 0 };
+    let ss = if b.len() >= 6 {
+        (b[4] - b'0') * 10 + (b[5] - b'0')
+    } else {
+        0
+    };
     if hh > 23 || mm > 59 || ss > 59 {
         return Err("hour, minute or second out of range".into());
     }
@@ -221,10 +241,12 @@ fn decimal_check(s: &str) -> Result<(), String> {
     let ok = !body.is_empty()
         && int.bytes().all(|b| b.is_ascii_digit())
         && frac.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
-        && digits >= 1
-        && digits <= 18;
+        && (1..=18).contains(&digits);
     if !ok {
-        return Err("a decimal number is an optional minus, 1 to 18 digits and an optional decimal point".into());
+        return Err(
+            "a decimal number is an optional minus, 1 to 18 digits and an optional decimal point"
+                .into(),
+        );
     }
     Ok(())
 }
@@ -285,10 +307,14 @@ impl<'de> Deserialize<'de> for Decimal {
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Decimal, E> {
                 Decimal::parse(&v.to_string()).map_err(E::custom)
             }
-            fn visit_map<A: serde::de::MapAccess<'v>>(self, mut map: A) -> Result<Decimal, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'v>>(
+                self,
+                mut map: A,
+            ) -> Result<Decimal, A::Error> {
                 // serde_json with arbitrary_precision hands numbers over as a one-entry map.
-                let (_, v): (String, String) =
-                    map.next_entry()?.ok_or_else(|| serde::de::Error::custom("empty number"))?;
+                let (_, v): (String, String) = map
+                    .next_entry()?
+                    .ok_or_else(|| serde::de::Error::custom("empty number"))?;
                 Decimal::parse(&v).map_err(serde::de::Error::custom)
             }
         }
@@ -322,7 +348,9 @@ pub fn days_in_month(year: u16, month: u8) -> u8 {
     match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => {
+            29
+        }
         2 => 28,
         _ => 0,
     }
@@ -472,7 +500,11 @@ pub struct DateRange {
 impl DateRange {
     pub fn new(start: Date, end: Date) -> Result<Self, ValueError> {
         if end < start {
-            return Err(ValueError::new("date range", &format!("{start}..{end}"), "ends before it starts"));
+            return Err(ValueError::new(
+                "date range",
+                &format!("{start}..{end}"),
+                "ends before it starts",
+            ));
         }
         Ok(DateRange { start, end })
     }
@@ -518,11 +550,17 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(Date::from_x12("20240229").unwrap().to_string(), "2024-02-29");
+        assert_eq!(
+            Date::from_x12("20240229").unwrap().to_string(),
+            "2024-02-29"
+        );
         assert!(Date::from_x12("20230229").is_err());
         assert!(Date::parse("2024-13-01").is_err());
         let d = Date::parse("2026-11-23").unwrap();
-        assert_eq!(Date::from_days_since_epoch(d.days_since_epoch()).unwrap(), d);
+        assert_eq!(
+            Date::from_days_since_epoch(d.days_since_epoch()).unwrap(),
+            d
+        );
         assert_eq!(Date::parse("1970-01-01").unwrap().days_since_epoch(), 0);
         assert_eq!(d.add_days(10).unwrap().to_string(), "2026-12-03");
         assert!(DateRange::new(d, Date::parse("2026-01-01").unwrap()).is_err());

@@ -122,7 +122,10 @@ impl EnvelopeTracker {
     /// Also keeps the headers of every interchange, group and transaction set (for
     /// acknowledgements; leave it off when streaming huge files).
     pub fn with_summary() -> Self {
-        EnvelopeTracker { keep_summary: true, ..Self::default() }
+        EnvelopeTracker {
+            keep_summary: true,
+            ..Self::default()
+        }
     }
     pub fn take_issues(&mut self) -> Vec<Issue> {
         std::mem::take(&mut self.issues)
@@ -159,7 +162,8 @@ impl EnvelopeTracker {
             b"SE" => {
                 let loc = self.loc(seg);
                 self.issues.push(
-                    Issue::error("se_without_st", loc, "an SE without a matching ST").ack(AckCode::Group("6")),
+                    Issue::error("se_without_st", loc, "an SE without a matching ST")
+                        .ack(AckCode::Group("6")),
                 );
             }
             _ => {
@@ -168,7 +172,10 @@ impl EnvelopeTracker {
                     Issue::error(
                         "segment_outside_transaction",
                         loc,
-                        format!("segment {} is outside any transaction set (ST..SE)", seg.id_str()),
+                        format!(
+                            "segment {} is outside any transaction set (ST..SE)",
+                            seg.id_str()
+                        ),
                     )
                     .ack(AckCode::Interchange("024")),
                 );
@@ -202,22 +209,67 @@ impl EnvelopeTracker {
             ..Location::default()
         };
         let checks: [(usize, bool, &'static str, &'static str, &str); 6] = [
-            (9, header.date.len() == 6 && header.date.bytes().all(|b| b.is_ascii_digit()), "isa_date", "014", "ISA09 must be a YYMMDD date"),
-            (10, header.time.len() == 4 && header.time.bytes().all(|b| b.is_ascii_digit()), "isa_time", "015", "ISA10 must be an HHMM time"),
-            (12, header.version == "00501", "isa_version", "017", "ISA12 must be 00501 for 5010 transactions"),
-            (13, header.control_number.len() == 9 && header.control_number.bytes().all(|b| b.is_ascii_digit()), "isa_control_number", "018", "ISA13 must be 9 digits"),
-            (14, matches!(header.ack_requested, true | false) && matches!(s(e[13]).as_str(), "0" | "1"), "isa_ack_requested", "019", "ISA14 must be 0 or 1"),
-            (15, matches!(header.usage.as_str(), "P" | "T"), "isa_usage", "020", "ISA15 must be P (production) or T (test)"),
+            (
+                9,
+                header.date.len() == 6 && header.date.bytes().all(|b| b.is_ascii_digit()),
+                "isa_date",
+                "014",
+                "ISA09 must be a YYMMDD date",
+            ),
+            (
+                10,
+                header.time.len() == 4 && header.time.bytes().all(|b| b.is_ascii_digit()),
+                "isa_time",
+                "015",
+                "ISA10 must be an HHMM time",
+            ),
+            (
+                12,
+                header.version == "00501",
+                "isa_version",
+                "017",
+                "ISA12 must be 00501 for 5010 transactions",
+            ),
+            (
+                13,
+                header.control_number.len() == 9
+                    && header.control_number.bytes().all(|b| b.is_ascii_digit()),
+                "isa_control_number",
+                "018",
+                "ISA13 must be 9 digits",
+            ),
+            (
+                14,
+                matches!(header.ack_requested, true | false)
+                    && matches!(s(e[13]).as_str(), "0" | "1"),
+                "isa_ack_requested",
+                "019",
+                "ISA14 must be 0 or 1",
+            ),
+            (
+                15,
+                matches!(header.usage.as_str(), "P" | "T"),
+                "isa_usage",
+                "020",
+                "ISA15 must be P (production) or T (test)",
+            ),
         ];
         for (el, ok, code, ta1, msg) in checks {
             if !ok {
                 self.issues.push(
-                    Issue::error(code, loc.with_element(el), msg).value(e[el - 1]).ack(AckCode::Interchange(ta1)),
+                    Issue::error(code, loc.with_element(el), msg)
+                        .value(e[el - 1])
+                        .ack(AckCode::Interchange(ta1)),
                 );
             }
         }
         if self.keep_summary {
-            self.summary.push(InterchangeSummary { header: header.clone(), groups: vec![], ta1: vec![], closed: false });
+            self.summary.push(InterchangeSummary {
+                header: header.clone(),
+                groups: vec![],
+                ta1: vec![],
+                closed: false,
+            });
         }
         self.isa = Some(header);
         self.isa_location = loc;
@@ -228,13 +280,22 @@ impl EnvelopeTracker {
         if self.group.is_some() {
             let loc = self.loc(seg);
             self.issues.push(
-                Issue::error("ge_missing", loc, "a GS starts before the previous group's GE").ack(AckCode::Group("3")),
+                Issue::error(
+                    "ge_missing",
+                    loc,
+                    "a GS starts before the previous group's GE",
+                )
+                .ack(AckCode::Group("3")),
             );
             self.group = None;
         }
         if self.isa.is_none() {
             let loc = self.loc(seg);
-            self.issues.push(Issue::error("gs_outside_interchange", loc, "a GS outside an interchange (no ISA before it)"));
+            self.issues.push(Issue::error(
+                "gs_outside_interchange",
+                loc,
+                "a GS outside an interchange (no ISA before it)",
+            ));
         }
         self.groups_in_isa += 1;
         let e = seg.split::<8>();
@@ -250,17 +311,28 @@ impl EnvelopeTracker {
         };
         let mut loc = self.loc(seg);
         loc.group = Some(header.index);
-        if header.control_number.is_empty() || header.control_number.len() > 9 || !header.control_number.bytes().all(|b| b.is_ascii_digit()) {
+        if header.control_number.is_empty()
+            || header.control_number.len() > 9
+            || !header.control_number.bytes().all(|b| b.is_ascii_digit())
+        {
             self.issues.push(
-                Issue::error("gs_control_number", loc.with_element(6), "GS06 must be 1 to 9 digits")
-                    .value(e[5])
-                    .ack(AckCode::Group("6")),
+                Issue::error(
+                    "gs_control_number",
+                    loc.with_element(6),
+                    "GS06 must be 1 to 9 digits",
+                )
+                .value(e[5])
+                .ack(AckCode::Group("6")),
             );
         }
-        if self.keep_summary {
-            if let Some(i) = self.summary.last_mut() {
-                i.groups.push(GroupSummary { header: header.clone(), transactions: vec![], trailer_count: None });
-            }
+        if self.keep_summary
+            && let Some(i) = self.summary.last_mut()
+        {
+            i.groups.push(GroupSummary {
+                header: header.clone(),
+                transactions: vec![],
+                trailer_count: None,
+            });
         }
         self.group = Some(header);
         self.group_location = loc;
@@ -270,7 +342,10 @@ impl EnvelopeTracker {
     fn ge(&mut self, seg: &Segment) {
         let loc = self.loc(seg);
         let Some(group) = self.group.take() else {
-            self.issues.push(Issue::error("ge_without_gs", loc, "a GE without a matching GS").ack(AckCode::Interchange("024")));
+            self.issues.push(
+                Issue::error("ge_without_gs", loc, "a GE without a matching GS")
+                    .ack(AckCode::Interchange("024")),
+            );
             return;
         };
         let e = seg.split::<2>();
@@ -279,7 +354,11 @@ impl EnvelopeTracker {
                 Issue::error(
                     "ge_count",
                     loc.with_element(1),
-                    format!("GE01 says {} transaction sets but the group has {}", s(e[0]), self.tx_in_group),
+                    format!(
+                        "GE01 says {} transaction sets but the group has {}",
+                        s(e[0]),
+                        self.tx_in_group
+                    ),
                 )
                 .value(e[0])
                 .ack(AckCode::Group("5")),
@@ -296,20 +375,30 @@ impl EnvelopeTracker {
                 .ack(AckCode::Group("4")),
             );
         }
-        if self.keep_summary {
-            if let Some(g) = self.summary.last_mut().and_then(|i| i.groups.last_mut()) {
-                g.trailer_count = Some(s(e[0]));
-            }
+        if self.keep_summary
+            && let Some(g) = self.summary.last_mut().and_then(|i| i.groups.last_mut())
+        {
+            g.trailer_count = Some(s(e[0]));
         }
     }
 
     fn iea(&mut self, seg: &Segment) {
         let loc = self.loc(seg);
         if self.group.take().is_some() {
-            self.issues.push(Issue::error("ge_missing", loc.clone(), "the interchange ends before the group's GE").ack(AckCode::Group("3")));
+            self.issues.push(
+                Issue::error(
+                    "ge_missing",
+                    loc.clone(),
+                    "the interchange ends before the group's GE",
+                )
+                .ack(AckCode::Group("3")),
+            );
         }
         let Some(isa) = self.isa.take() else {
-            self.issues.push(Issue::error("iea_without_isa", loc, "an IEA without a matching ISA").ack(AckCode::Interchange("024")));
+            self.issues.push(
+                Issue::error("iea_without_isa", loc, "an IEA without a matching ISA")
+                    .ack(AckCode::Interchange("024")),
+            );
             return;
         };
         let e = seg.split::<2>();
@@ -318,7 +407,11 @@ impl EnvelopeTracker {
                 Issue::error(
                     "iea_count",
                     loc.with_element(1),
-                    format!("IEA01 says {} groups but the interchange has {}", s(e[0]), self.groups_in_isa),
+                    format!(
+                        "IEA01 says {} groups but the interchange has {}",
+                        s(e[0]),
+                        self.groups_in_isa
+                    ),
                 )
                 .value(e[0])
                 .ack(AckCode::Interchange("021")),
@@ -335,10 +428,10 @@ impl EnvelopeTracker {
                 .ack(AckCode::Interchange("001")),
             );
         }
-        if self.keep_summary {
-            if let Some(i) = self.summary.last_mut() {
-                i.closed = true;
-            }
+        if self.keep_summary
+            && let Some(i) = self.summary.last_mut()
+        {
+            i.closed = true;
         }
     }
 
@@ -354,24 +447,49 @@ impl EnvelopeTracker {
             location: loc.clone(),
         };
         if self.group.is_some() {
-            self.issues.push(Issue::error("ta1_position", loc.clone(), "a TA1 must come before the first GS or after the last GE"));
+            self.issues.push(Issue::error(
+                "ta1_position",
+                loc.clone(),
+                "a TA1 must come before the first GS or after the last GE",
+            ));
         }
         let checks = [
-            (1, t.control_number.len() == 9 && t.control_number.bytes().all(|b| b.is_ascii_digit()), "TA101 must be the 9-digit interchange control number"),
-            (2, t.date.len() == 6 && t.date.bytes().all(|b| b.is_ascii_digit()), "TA102 must be a YYMMDD date"),
-            (3, t.time.len() == 4 && t.time.bytes().all(|b| b.is_ascii_digit()), "TA103 must be an HHMM time"),
-            (4, matches!(t.ack_code.as_str(), "A" | "E" | "R"), "TA104 must be A, E or R"),
-            (5, t.note_code.len() == 3 && t.note_code.bytes().all(|b| b.is_ascii_digit()), "TA105 must be a 3-digit note code"),
+            (
+                1,
+                t.control_number.len() == 9 && t.control_number.bytes().all(|b| b.is_ascii_digit()),
+                "TA101 must be the 9-digit interchange control number",
+            ),
+            (
+                2,
+                t.date.len() == 6 && t.date.bytes().all(|b| b.is_ascii_digit()),
+                "TA102 must be a YYMMDD date",
+            ),
+            (
+                3,
+                t.time.len() == 4 && t.time.bytes().all(|b| b.is_ascii_digit()),
+                "TA103 must be an HHMM time",
+            ),
+            (
+                4,
+                matches!(t.ack_code.as_str(), "A" | "E" | "R"),
+                "TA104 must be A, E or R",
+            ),
+            (
+                5,
+                t.note_code.len() == 3 && t.note_code.bytes().all(|b| b.is_ascii_digit()),
+                "TA105 must be a 3-digit note code",
+            ),
         ];
         for (el, ok, msg) in checks {
             if !ok {
-                self.issues.push(Issue::error("ta1_element", loc.with_element(el), msg).value(e[el - 1]));
+                self.issues
+                    .push(Issue::error("ta1_element", loc.with_element(el), msg).value(e[el - 1]));
             }
         }
-        if self.keep_summary {
-            if let Some(i) = self.summary.last_mut() {
-                i.ta1.push(t);
-            }
+        if self.keep_summary
+            && let Some(i) = self.summary.last_mut()
+        {
+            i.ta1.push(t);
         }
     }
 
@@ -402,13 +520,21 @@ impl EnvelopeTracker {
             ..location.clone()
         };
         if self.group.is_none() {
-            self.issues.push(Issue::error("st_outside_group", st_loc.clone(), "a transaction set outside a functional group (no GS before it)"));
+            self.issues.push(Issue::error(
+                "st_outside_group",
+                st_loc.clone(),
+                "a transaction set outside a functional group (no GS before it)",
+            ));
         }
         if control.len() < 4 || control.len() > 9 {
             self.issues.push(
-                Issue::error("st_control_number", st_loc.with_element(2), "ST02 must be 4 to 9 characters")
-                    .value(&control)
-                    .ack(AckCode::Element("4")),
+                Issue::error(
+                    "st_control_number",
+                    st_loc.with_element(2),
+                    "ST02 must be 4 to 9 characters",
+                )
+                .value(&control)
+                .ack(AckCode::Element("4")),
             );
         }
         if tx.has_se {
@@ -426,7 +552,11 @@ impl EnvelopeTracker {
                     Issue::error(
                         "se_count",
                         se_loc.with_element(1),
-                        format!("SE01 says {} segments but the transaction set has {} (ST through SE)", s(e[0]), tx.segment_count),
+                        format!(
+                            "SE01 says {} segments but the transaction set has {} (ST through SE)",
+                            s(e[0]),
+                            tx.segment_count
+                        ),
                     )
                     .value(e[0])
                     .ack(AckCode::Transaction("4")),
@@ -434,22 +564,37 @@ impl EnvelopeTracker {
             }
             if s(e[1]) != control {
                 self.issues.push(
-                    Issue::error("se_control_number", se_loc.with_element(2), format!("SE02 does not match ST02 {control}"))
-                        .value(e[1])
-                        .ack(AckCode::Transaction("3")),
+                    Issue::error(
+                        "se_control_number",
+                        se_loc.with_element(2),
+                        format!("SE02 does not match ST02 {control}"),
+                    )
+                    .value(e[1])
+                    .ack(AckCode::Transaction("3")),
                 );
             }
         } else {
-            let end = Location { segment_index: Some(tx.first_index + tx.segment_count - 1), ..location.clone() };
+            let end = Location {
+                segment_index: Some(tx.first_index + tx.segment_count - 1),
+                ..location.clone()
+            };
             self.issues.push(
-                Issue::error("se_missing", end, "the transaction set has no SE trailer").ack(AckCode::Transaction("2")),
+                Issue::error("se_missing", end, "the transaction set has no SE trailer")
+                    .ack(AckCode::Transaction("2")),
             );
         }
-        let header = TransactionHeader { index: self.tx_in_group, id, control_number: control, reference, segment_count: tx.segment_count, location };
-        if self.keep_summary {
-            if let Some(g) = self.summary.last_mut().and_then(|i| i.groups.last_mut()) {
-                g.transactions.push(header.clone());
-            }
+        let header = TransactionHeader {
+            index: self.tx_in_group,
+            id,
+            control_number: control,
+            reference,
+            segment_count: tx.segment_count,
+            location,
+        };
+        if self.keep_summary
+            && let Some(g) = self.summary.last_mut().and_then(|i| i.groups.last_mut())
+        {
+            g.transactions.push(header.clone());
         }
         header
     }
@@ -461,11 +606,18 @@ impl EnvelopeTracker {
                 None => self.isa_location.clone(),
             };
             if self.group.is_some() {
-                self.issues.push(Issue::error("ge_missing", loc.clone(), "the group has no GE trailer").ack(AckCode::Group("3")));
+                self.issues.push(
+                    Issue::error("ge_missing", loc.clone(), "the group has no GE trailer")
+                        .ack(AckCode::Group("3")),
+                );
             }
             self.issues.push(
-                Issue::error("iea_missing", loc, format!("interchange {} has no IEA trailer", isa.control_number))
-                    .ack(AckCode::Interchange("023")),
+                Issue::error(
+                    "iea_missing",
+                    loc,
+                    format!("interchange {} has no IEA trailer", isa.control_number),
+                )
+                .ack(AckCode::Interchange("023")),
             );
             self.isa = None;
             self.group = None;
@@ -476,7 +628,11 @@ impl EnvelopeTracker {
     pub fn finish(&mut self) {
         self.close_interchange(None);
         if self.interchanges == 0 {
-            self.issues.push(Issue::error("isa_missing", Location::default(), "the input holds no interchange"));
+            self.issues.push(Issue::error(
+                "isa_missing",
+                Location::default(),
+                "the input holds no interchange",
+            ));
         }
     }
 }
@@ -506,7 +662,9 @@ mod tests {
 
     #[test]
     fn clean_envelope() {
-        let d = format!("{ISA}GS*HI*S*R*20240101*1200*5*X*005010X217~ST*278*0001*005010X217~BHT*0007*13~SE*3*0001~GE*1*5~IEA*1*000000001~");
+        let d = format!(
+            "{ISA}GS*HI*S*R*20240101*1200*5*X*005010X217~ST*278*0001*005010X217~BHT*0007*13~SE*3*0001~GE*1*5~IEA*1*000000001~"
+        );
         let (txs, issues) = run(d.as_bytes());
         assert!(issues.is_empty(), "{issues:?}");
         assert_eq!(txs[0].control_number, "0001");
@@ -515,10 +673,22 @@ mod tests {
 
     #[test]
     fn wrong_counts_are_located() {
-        let d = format!("{ISA}GS*HI*S*R*20240101*1200*5*X*005010X217~ST*278*0001*005010X217~BHT*0007*13~SE*4*0002~GE*2*6~IEA*2*000000009~");
+        let d = format!(
+            "{ISA}GS*HI*S*R*20240101*1200*5*X*005010X217~ST*278*0001*005010X217~BHT*0007*13~SE*4*0002~GE*2*6~IEA*2*000000009~"
+        );
         let (_, issues) = run(d.as_bytes());
         let codes: Vec<&str> = issues.iter().map(|i| i.code).collect();
-        assert_eq!(codes, ["se_count", "se_control_number", "ge_count", "ge_control_number", "iea_count", "iea_control_number"]);
+        assert_eq!(
+            codes,
+            [
+                "se_count",
+                "se_control_number",
+                "ge_count",
+                "ge_control_number",
+                "iea_count",
+                "iea_control_number"
+            ]
+        );
         assert_eq!(issues[0].location.segment_index, Some(5));
         assert_eq!(issues[0].location.segment_position, Some(3));
         assert_eq!(issues[0].location.element, Some(1));
@@ -527,7 +697,9 @@ mod tests {
 
     #[test]
     fn missing_trailers() {
-        let d = format!("{ISA}GS*HI*S*R*20240101*1200*5*X*005010X217~ST*278*0001*005010X217~BHT*0007*13~");
+        let d = format!(
+            "{ISA}GS*HI*S*R*20240101*1200*5*X*005010X217~ST*278*0001*005010X217~BHT*0007*13~"
+        );
         let (_, issues) = run(d.as_bytes());
         let codes: Vec<&str> = issues.iter().map(|i| i.code).collect();
         assert_eq!(codes, ["se_missing", "ge_missing", "iea_missing"]);

@@ -43,10 +43,17 @@ pub struct Location {
 
 impl Location {
     pub fn with_element(&self, element: usize) -> Location {
-        Location { element: Some(element), ..self.clone() }
+        Location {
+            element: Some(element),
+            ..self.clone()
+        }
     }
     pub fn with_component(&self, element: usize, component: usize) -> Location {
-        Location { element: Some(element), component: Some(component), ..self.clone() }
+        Location {
+            element: Some(element),
+            component: Some(component),
+            ..self.clone()
+        }
     }
 }
 
@@ -87,10 +94,10 @@ impl fmt::Display for Location {
                 None => parts.push(format!("{id}{e:02}")),
             }
         }
-        if parts.is_empty() {
-            if let Some(b) = self.byte_offset {
-                parts.push(format!("byte {b}"));
-            }
+        if parts.is_empty()
+            && let Some(b) = self.byte_offset
+        {
+            parts.push(format!("byte {b}"));
         }
         f.write_str(&parts.join(", "))
     }
@@ -135,10 +142,24 @@ pub struct Issue {
 
 impl Issue {
     pub fn error(code: &'static str, location: Location, message: impl Into<String>) -> Issue {
-        Issue { severity: Severity::Error, code, location, value: None, message: message.into(), ack: None }
+        Issue {
+            severity: Severity::Error,
+            code,
+            location,
+            value: None,
+            message: message.into(),
+            ack: None,
+        }
     }
     pub fn warning(code: &'static str, location: Location, message: impl Into<String>) -> Issue {
-        Issue { severity: Severity::Warning, code, location, value: None, message: message.into(), ack: None }
+        Issue {
+            severity: Severity::Warning,
+            code,
+            location,
+            value: None,
+            message: message.into(),
+            ack: None,
+        }
     }
     pub fn value(mut self, v: impl AsRef<[u8]>) -> Issue {
         self.value = Some(String::from_utf8_lossy(v.as_ref()).into_owned());
@@ -159,7 +180,11 @@ impl fmt::Display for Issue {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, "{sev} [{}] {}: {}", self.code, self.location, self.message)?;
+        write!(
+            f,
+            "{sev} [{}] {}: {}",
+            self.code, self.location, self.message
+        )?;
         if let Some(v) = &self.value {
             write!(f, " (value {v:?})")?;
         }
@@ -176,7 +201,9 @@ pub struct X12Error {
 
 impl X12Error {
     pub fn one(issue: Issue) -> X12Error {
-        X12Error { issues: vec![issue] }
+        X12Error {
+            issues: vec![issue],
+        }
     }
 }
 

@@ -20,7 +20,12 @@ pub struct Delimiters {
 
 impl Default for Delimiters {
     fn default() -> Self {
-        Delimiters { element: b'*', repetition: Some(b'^'), component: b':', segment: b'~' }
+        Delimiters {
+            element: b'*',
+            repetition: Some(b'^'),
+            component: b':',
+            segment: b'~',
+        }
     }
 }
 
@@ -50,19 +55,35 @@ pub struct IsaHeader {
 /// Reads the delimiters from an ISA at the start of `b`. Returns `Ok(None)` when more bytes are
 /// needed (and `eof` is false). A non-fixed-width ISA is still read (its widths are reported),
 /// so files re-typed by hand can be understood and their problem located.
-pub fn parse_isa(b: &[u8], eof: bool) -> Result<Option<IsaHeader>, Issue> {
-    let loc = Location { segment_id: Some("ISA".into()), ..Location::default() };
+pub fn parse_isa(b: &[u8], eof: bool) -> Result<Option<IsaHeader>, Box<Issue>> {
+    let loc = Location {
+        segment_id: Some("ISA".into()),
+        ..Location::default()
+    };
     if b.len() < 4 {
-        return if eof { Err(Issue::error("isa_truncated", loc, "the input ends inside the ISA segment")) } else { Ok(None) };
+        return if eof {
+            Err(Box::new(Issue::error(
+                "isa_truncated",
+                loc,
+                "the input ends inside the ISA segment",
+            )))
+        } else {
+            Ok(None)
+        };
     }
     let el = b[3];
     if el.is_ascii_alphanumeric() || el == b' ' || el == b'\r' || el == b'\n' {
-        return Err(Issue::error(
-            "isa_element_separator",
-            loc.with_element(1),
-            format!("the element separator (4th byte of the ISA) cannot be {:?}", el as char),
-        )
-        .ack(AckCode::Interchange("026")));
+        return Err(Box::new(
+            Issue::error(
+                "isa_element_separator",
+                loc.with_element(1),
+                format!(
+                    "the element separator (4th byte of the ISA) cannot be {:?}",
+                    el as char
+                ),
+            )
+            .ack(AckCode::Interchange("026")),
+        ));
     }
     // Fixed layout first: the separators at their fixed offsets.
     if b.len() >= 106 {
@@ -83,7 +104,12 @@ pub fn parse_isa(b: &[u8], eof: bool) -> Result<Option<IsaHeader>, Issue> {
                 segment: b[105],
             };
             check_delimiters(&d, &loc)?;
-            return Ok(Some(IsaHeader { delimiters: d, len: 106, fixed_layout: true, widths: ISA_WIDTHS.to_vec() }));
+            return Ok(Some(IsaHeader {
+                delimiters: d,
+                len: 106,
+                fixed_layout: true,
+                widths: ISA_WIDTHS.to_vec(),
+            }));
         }
     }
     // Otherwise: find the 16 element separators, ISA16 is the next byte, the terminator after it.
@@ -101,12 +127,17 @@ pub fn parse_isa(b: &[u8], eof: bool) -> Result<Option<IsaHeader>, Issue> {
         if !eof && b.len() < 1024 {
             return Ok(None);
         }
-        return Err(Issue::error(
-            "isa_truncated",
-            loc,
-            format!("the ISA has {} of its 16 elements before the data ends", seps.len().min(16)),
-        )
-        .ack(AckCode::Interchange("022")));
+        return Err(Box::new(
+            Issue::error(
+                "isa_truncated",
+                loc,
+                format!(
+                    "the ISA has {} of its 16 elements before the data ends",
+                    seps.len().min(16)
+                ),
+            )
+            .ack(AckCode::Interchange("022")),
+        ));
     }
     let s16 = seps[15];
     let mut widths: Vec<usize> = seps.windows(2).map(|w| w[1] - w[0] - 1).collect();
@@ -114,45 +145,70 @@ pub fn parse_isa(b: &[u8], eof: bool) -> Result<Option<IsaHeader>, Issue> {
     let isa11 = &b[seps[10] + 1..seps[11]];
     let d = Delimiters {
         element: el,
-        repetition: if isa11.len() == 1 { repetition_of(isa11[0]) } else { None },
+        repetition: if isa11.len() == 1 {
+            repetition_of(isa11[0])
+        } else {
+            None
+        },
         component: b[s16 + 1],
         segment: b[s16 + 2],
     };
     check_delimiters(&d, &loc)?;
-    Ok(Some(IsaHeader { delimiters: d, len: s16 + 3, fixed_layout: false, widths }))
+    Ok(Some(IsaHeader {
+        delimiters: d,
+        len: s16 + 3,
+        fixed_layout: false,
+        widths,
+    }))
 }
 
 fn repetition_of(b: u8) -> Option<u8> {
-    if b.is_ascii_alphanumeric() || b == b' ' { None } else { Some(b) }
+    if b.is_ascii_alphanumeric() || b == b' ' {
+        None
+    } else {
+        Some(b)
+    }
 }
 
-fn check_delimiters(d: &Delimiters, loc: &Location) -> Result<(), Issue> {
+fn check_delimiters(d: &Delimiters, loc: &Location) -> Result<(), Box<Issue>> {
     let bad = |c: u8| c.is_ascii_alphanumeric() || c == b' ';
     if bad(d.component) || d.component == d.element {
-        return Err(Issue::error(
-            "isa_component_separator",
-            loc.with_element(16),
-            format!("ISA16 {:?} cannot be the component separator", d.component as char),
-        )
-        .ack(AckCode::Interchange("027")));
+        return Err(Box::new(
+            Issue::error(
+                "isa_component_separator",
+                loc.with_element(16),
+                format!(
+                    "ISA16 {:?} cannot be the component separator",
+                    d.component as char
+                ),
+            )
+            .ack(AckCode::Interchange("027")),
+        ));
     }
     if bad(d.segment) || d.segment == d.element || d.segment == d.component {
-        return Err(Issue::error(
-            "isa_segment_terminator",
-            loc.clone(),
-            format!("{:?} after ISA16 cannot be the segment terminator", d.segment as char),
-        )
-        .ack(AckCode::Interchange("022")));
+        return Err(Box::new(
+            Issue::error(
+                "isa_segment_terminator",
+                loc.clone(),
+                format!(
+                    "{:?} after ISA16 cannot be the segment terminator",
+                    d.segment as char
+                ),
+            )
+            .ack(AckCode::Interchange("022")),
+        ));
     }
-    if let Some(r) = d.repetition {
-        if r == d.element || r == d.component || r == d.segment {
-            return Err(Issue::error(
+    if let Some(r) = d.repetition
+        && (r == d.element || r == d.component || r == d.segment)
+    {
+        return Err(Box::new(
+            Issue::error(
                 "isa_repetition_separator",
                 loc.with_element(11),
                 "ISA11, the repetition separator, repeats another delimiter",
             )
-            .ack(AckCode::Interchange("022")));
-        }
+            .ack(AckCode::Interchange("022")),
+        ));
     }
     Ok(())
 }
@@ -170,7 +226,12 @@ pub struct Segment<'a> {
 
 impl<'a> Segment<'a> {
     pub fn new(raw: &'a [u8], delimiters: Delimiters, index: usize, offset: usize) -> Self {
-        Segment { raw, delimiters, index, offset }
+        Segment {
+            raw,
+            delimiters,
+            index,
+            offset,
+        }
     }
     /// The segment without its terminator.
     pub fn raw(&self) -> &'a [u8] {
@@ -192,7 +253,8 @@ impl<'a> Segment<'a> {
     }
     #[inline]
     pub fn is(&self, id: &[u8]) -> bool {
-        self.raw.starts_with(id) && (self.raw.len() == id.len() || self.raw[id.len()] == self.delimiters.element)
+        self.raw.starts_with(id)
+            && (self.raw.len() == id.len() || self.raw[id.len()] == self.delimiters.element)
     }
     /// The elements after the id, in order (`NM1*X3*2` gives `X3`, `2`).
     pub fn elements(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
@@ -259,8 +321,19 @@ pub struct Segments<'a> {
 
 impl<'a> Segments<'a> {
     /// `first_index` and `base_offset` say where `data` starts in the whole input.
-    pub fn new(data: &'a [u8], delimiters: Delimiters, first_index: usize, base_offset: usize) -> Self {
-        Segments { data, pos: 0, delimiters, index: first_index, base_offset }
+    pub fn new(
+        data: &'a [u8],
+        delimiters: Delimiters,
+        first_index: usize,
+        base_offset: usize,
+    ) -> Self {
+        Segments {
+            data,
+            pos: 0,
+            delimiters,
+            index: first_index,
+            base_offset,
+        }
     }
 }
 
@@ -282,7 +355,11 @@ impl<'a> Iterator for Segments<'a> {
             };
             let mut raw = &rest[..len];
             while let [body @ .., last] = raw {
-                if is_line_break(*last) { raw = body } else { break }
+                if is_line_break(*last) {
+                    raw = body
+                } else {
+                    break;
+                }
             }
             let start = self.pos;
             self.pos += advance;
@@ -329,7 +406,13 @@ impl<'a> Transaction<'a> {
 /// The result of looking for the next unit in a buffer.
 enum Scan {
     /// A unit spans `start..end` of the buffer, holding `segments` segments.
-    Found { start: usize, end: usize, segments: usize, is_tx: bool, has_se: bool },
+    Found {
+        start: usize,
+        end: usize,
+        segments: usize,
+        is_tx: bool,
+        has_se: bool,
+    },
     /// Only line breaks or nothing left.
     End,
     /// More bytes are needed.
@@ -355,8 +438,15 @@ fn starts_envelope(seg: &[u8], el: u8) -> bool {
 
 impl ScanState {
     /// Finds the next unit at `buf[pos..]`. ISA segments set the delimiters.
-    fn scan(&mut self, buf: &[u8], mut pos: usize, eof: bool, issues: &mut Vec<Issue>) -> Result<Scan, X12Error> {
-        while pos < buf.len() && (is_line_break(buf[pos]) || buf[pos] == b' ' || buf[pos] == b'\t') {
+    fn scan(
+        &mut self,
+        buf: &[u8],
+        mut pos: usize,
+        eof: bool,
+        issues: &mut Vec<Issue>,
+    ) -> Result<Scan, X12Error> {
+        while pos < buf.len() && (is_line_break(buf[pos]) || buf[pos] == b' ' || buf[pos] == b'\t')
+        {
             pos += 1;
         }
         // A byte-order mark before the first ISA.
@@ -374,7 +464,8 @@ impl ScanState {
             let isa = match parse_isa(rest, eof) {
                 Ok(Some(h)) => h,
                 Ok(None) => return Ok(Scan::More),
-                Err(mut issue) => {
+                Err(issue) => {
+                    let mut issue = *issue;
                     issue.location.segment_index = Some(self.next_index);
                     issue.location.byte_offset = Some(self.base + pos);
                     return Err(X12Error::one(issue));
@@ -399,13 +490,23 @@ impl ScanState {
                 );
             }
             self.delimiters = Some(isa.delimiters);
-            return Ok(Scan::Found { start: pos, end: pos + isa.len, segments: 1, is_tx: false, has_se: false });
+            return Ok(Scan::Found {
+                start: pos,
+                end: pos + isa.len,
+                segments: 1,
+                is_tx: false,
+                has_se: false,
+            });
         }
         let Some(d) = self.delimiters else {
             return Err(X12Error::one(
                 Issue::error(
                     "isa_missing",
-                    Location { byte_offset: Some(self.base + pos), segment_index: Some(self.next_index), ..Location::default() },
+                    Location {
+                        byte_offset: Some(self.base + pos),
+                        segment_index: Some(self.next_index),
+                        ..Location::default()
+                    },
                     "the data does not start with an ISA segment, so its delimiters are unknown",
                 )
                 .value(&rest[..rest.len().min(20)]),
@@ -418,16 +519,35 @@ impl ScanState {
             // The last segment has no terminator: take it as it is, and say so.
             issues.push(Issue::error(
                 "segment_unterminated",
-                Location { byte_offset: Some(self.base + pos), segment_index: Some(self.next_index), ..Location::default() },
+                Location {
+                    byte_offset: Some(self.base + pos),
+                    segment_index: Some(self.next_index),
+                    ..Location::default()
+                },
                 "the input ends without a segment terminator",
             ));
-            let trimmed = rest.iter().rposition(|&b| !is_line_break(b)).map_or(0, |i| i + 1);
+            let trimmed = rest
+                .iter()
+                .rposition(|&b| !is_line_break(b))
+                .map_or(0, |i| i + 1);
             let is_tx = rest.starts_with(b"ST") && rest.get(2) == Some(&d.element);
-            return Ok(Scan::Found { start: pos, end: pos + trimmed, segments: 1, is_tx, has_se: false });
+            return Ok(Scan::Found {
+                start: pos,
+                end: pos + trimmed,
+                segments: 1,
+                is_tx,
+                has_se: false,
+            });
         };
         let is_st = rest.starts_with(b"ST") && rest.get(2) == Some(&d.element);
         if !is_st {
-            return Ok(Scan::Found { start: pos, end: pos + first_len + 1, segments: 1, is_tx: false, has_se: false });
+            return Ok(Scan::Found {
+                start: pos,
+                end: pos + first_len + 1,
+                segments: 1,
+                is_tx: false,
+                has_se: false,
+            });
         }
         // A transaction set: take segments until SE, or until an envelope segment says SE is missing.
         let mut p = first_len + 1;
@@ -440,11 +560,23 @@ impl ScanState {
                 if !eof {
                     return Ok(Scan::More);
                 }
-                return Ok(Scan::Found { start: pos, end: pos + p, segments: count, is_tx: true, has_se: false });
+                return Ok(Scan::Found {
+                    start: pos,
+                    end: pos + p,
+                    segments: count,
+                    is_tx: true,
+                    has_se: false,
+                });
             }
             let seg_rest = &rest[p..];
             if starts_envelope(seg_rest, d.element) {
-                return Ok(Scan::Found { start: pos, end: pos + p, segments: count, is_tx: true, has_se: false });
+                return Ok(Scan::Found {
+                    start: pos,
+                    end: pos + p,
+                    segments: count,
+                    is_tx: true,
+                    has_se: false,
+                });
             }
             match memchr(d.segment, seg_rest) {
                 Some(i) => {
@@ -452,7 +584,13 @@ impl ScanState {
                     let is_se = seg_rest.starts_with(b"SE") && seg_rest.get(2) == Some(&d.element);
                     p += i + 1;
                     if is_se {
-                        return Ok(Scan::Found { start: pos, end: pos + p, segments: count, is_tx: true, has_se: true });
+                        return Ok(Scan::Found {
+                            start: pos,
+                            end: pos + p,
+                            segments: count,
+                            is_tx: true,
+                            has_se: true,
+                        });
                     }
                 }
                 None => {
@@ -460,13 +598,27 @@ impl ScanState {
                         return Ok(Scan::More);
                     }
                     count += 1;
-                    return Ok(Scan::Found { start: pos, end: rest.len() + pos, segments: count, is_tx: true, has_se: false });
+                    return Ok(Scan::Found {
+                        start: pos,
+                        end: rest.len() + pos,
+                        segments: count,
+                        is_tx: true,
+                        has_se: false,
+                    });
                 }
             }
         }
     }
 
-    fn unit<'a>(&mut self, buf: &'a [u8], start: usize, end: usize, segments: usize, is_tx: bool, has_se: bool) -> Unit<'a> {
+    fn unit<'a>(
+        &mut self,
+        buf: &'a [u8],
+        start: usize,
+        end: usize,
+        segments: usize,
+        is_tx: bool,
+        has_se: bool,
+    ) -> Unit<'a> {
         let d = self.delimiters.unwrap_or_default();
         let index = self.next_index;
         self.next_index += segments;
@@ -483,7 +635,11 @@ impl ScanState {
         } else {
             let mut raw = bytes.strip_suffix(&[d.segment]).unwrap_or(bytes);
             while let [body @ .., last] = raw {
-                if is_line_break(*last) { raw = body } else { break }
+                if is_line_break(*last) {
+                    raw = body
+                } else {
+                    break;
+                }
             }
             Unit::Segment(Segment::new(raw, d, index, self.base + start))
         }
@@ -501,7 +657,16 @@ pub struct SliceReader<'a> {
 
 impl<'a> SliceReader<'a> {
     pub fn new(data: &'a [u8]) -> Self {
-        SliceReader { data, pos: 0, state: ScanState { next_index: 1, ..ScanState::default() }, issues: vec![], failed: false }
+        SliceReader {
+            data,
+            pos: 0,
+            state: ScanState {
+                next_index: 1,
+                ..ScanState::default()
+            },
+            issues: vec![],
+            failed: false,
+        }
     }
     /// Issues found while cutting (ISA layout, missing terminator); drained by the caller.
     pub fn take_issues(&mut self) -> Vec<Issue> {
@@ -519,9 +684,17 @@ impl<'a> Iterator for SliceReader<'a> {
             return None;
         }
         match self.state.scan(self.data, self.pos, true, &mut self.issues) {
-            Ok(Scan::Found { start, end, segments, is_tx, has_se }) => {
+            Ok(Scan::Found {
+                start,
+                end,
+                segments,
+                is_tx,
+                has_se,
+            }) => {
                 self.pos = end;
-                Some(Ok(self.state.unit(self.data, start, end, segments, is_tx, has_se)))
+                Some(Ok(self
+                    .state
+                    .unit(self.data, start, end, segments, is_tx, has_se)))
             }
             Ok(Scan::End) | Ok(Scan::More) => None,
             Err(e) => {
@@ -557,7 +730,10 @@ impl<R: Read> StreamReader<R> {
             start: 0,
             end: 0,
             eof: false,
-            state: ScanState { next_index: 1, ..ScanState::default() },
+            state: ScanState {
+                next_index: 1,
+                ..ScanState::default()
+            },
             issues: vec![],
             max_unit: 256 << 20,
             failed: false,
@@ -587,7 +763,11 @@ impl<R: Read> StreamReader<R> {
             if self.buf.len() >= self.max_unit {
                 return Err(X12Error::one(Issue::error(
                     "unit_too_large",
-                    Location { byte_offset: Some(self.state.base), segment_index: Some(self.state.next_index), ..Location::default() },
+                    Location {
+                        byte_offset: Some(self.state.base),
+                        segment_index: Some(self.state.next_index),
+                        ..Location::default()
+                    },
                     format!("a transaction set is larger than {} bytes", self.max_unit),
                 )));
             }
@@ -608,7 +788,10 @@ impl<R: Read> StreamReader<R> {
                 Err(e) => {
                     return Err(X12Error::one(Issue::error(
                         "io",
-                        Location { byte_offset: Some(self.state.base + self.end), ..Location::default() },
+                        Location {
+                            byte_offset: Some(self.state.base + self.end),
+                            ..Location::default()
+                        },
                         format!("reading the input failed: {e}"),
                     )));
                 }
@@ -623,11 +806,29 @@ impl<R: Read> StreamReader<R> {
             return None;
         }
         loop {
-            let scan = self.state.scan(&self.buf[..self.end], self.start, self.eof, &mut self.issues);
+            let scan = self.state.scan(
+                &self.buf[..self.end],
+                self.start,
+                self.eof,
+                &mut self.issues,
+            );
             match scan {
-                Ok(Scan::Found { start, end, segments, is_tx, has_se }) => {
+                Ok(Scan::Found {
+                    start,
+                    end,
+                    segments,
+                    is_tx,
+                    has_se,
+                }) => {
                     self.start = end;
-                    return Some(Ok(self.state.unit(&self.buf[..self.end], start, end, segments, is_tx, has_se)));
+                    return Some(Ok(self.state.unit(
+                        &self.buf[..self.end],
+                        start,
+                        end,
+                        segments,
+                        is_tx,
+                        has_se,
+                    )));
                 }
                 Ok(Scan::End) => return None,
                 Ok(Scan::More) => {
@@ -668,28 +869,46 @@ mod tests {
     fn fixed_isa_and_units() {
         let h = parse_isa(SAMPLE, true).unwrap().unwrap();
         assert!(h.fixed_layout);
-        assert_eq!(h.delimiters, Delimiters { element: b'*', repetition: Some(b'^'), component: b':', segment: b'~' });
+        assert_eq!(
+            h.delimiters,
+            Delimiters {
+                element: b'*',
+                repetition: Some(b'^'),
+                component: b':',
+                segment: b'~'
+            }
+        );
         let units: Vec<Unit> = SliceReader::new(SAMPLE).map(Result::unwrap).collect();
         assert_eq!(ids(&units), ["ISA", "GS", "TX3", "GE", "IEA"]);
-        let Unit::Transaction(t) = units[2] else { panic!() };
+        let Unit::Transaction(t) = units[2] else {
+            panic!()
+        };
         let segs: Vec<_> = t.segments().collect();
         assert_eq!(segs[1].id(), b"BHT");
         assert_eq!(segs[1].index, 4);
         assert_eq!(segs[1].element(3), b"REF1");
         assert_eq!(segs[1].split::<6>()[5], b"");
-        let Unit::Segment(iea) = units[4] else { panic!() };
+        let Unit::Segment(iea) = units[4] else {
+            panic!()
+        };
         assert_eq!(iea.index, 7);
         assert_eq!(iea.raw(), b"IEA*1*000000001");
     }
 
     #[test]
     fn other_delimiters_and_streaming_agree() {
-        let text = String::from_utf8(SAMPLE.to_vec()).unwrap().replace('*', "|").replace('~', "'").replace(":~", "");
+        let text = String::from_utf8(SAMPLE.to_vec())
+            .unwrap()
+            .replace('*', "|")
+            .replace('~', "'")
+            .replace(":~", "");
         let data = text.into_bytes();
         let h = parse_isa(&data, true).unwrap().unwrap();
         assert_eq!(h.delimiters.element, b'|');
         assert_eq!(h.delimiters.segment, b'\'');
-        let slice: Vec<String> = ids(&SliceReader::new(&data).map(Result::unwrap).collect::<Vec<_>>());
+        let slice: Vec<String> = ids(&SliceReader::new(&data)
+            .map(Result::unwrap)
+            .collect::<Vec<_>>());
         // A tiny buffer forces refills and growth in the middle of segments.
         let mut r = StreamReader::with_capacity(&data[..], 16);
         let mut streamed = vec![];
@@ -712,7 +931,10 @@ mod tests {
 
     #[test]
     fn garbage_is_located() {
-        let err = SliceReader::new(b"HELLO*WORLD~").next().unwrap().unwrap_err();
+        let err = SliceReader::new(b"HELLO*WORLD~")
+            .next()
+            .unwrap()
+            .unwrap_err();
         assert_eq!(err.issues[0].code, "isa_missing");
         let err = SliceReader::new(b"ISA*00*").next().unwrap().unwrap_err();
         assert_eq!(err.issues[0].code, "isa_truncated");
@@ -723,7 +945,9 @@ mod tests {
         let data = b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *240101*1200*^*00501*000000001*0*T*:~GS*HI*S*R*20240101*1200*1*X*005010X217~ST*278*0001~BHT*0007~GE*1*1~IEA*1*000000001~";
         let units: Vec<Unit> = SliceReader::new(data).map(Result::unwrap).collect();
         assert_eq!(ids(&units), ["ISA", "GS", "TX2", "GE", "IEA"]);
-        let Unit::Transaction(t) = units[2] else { panic!() };
+        let Unit::Transaction(t) = units[2] else {
+            panic!()
+        };
         assert!(!t.has_se);
     }
 }

@@ -63,7 +63,9 @@ impl Writer {
         self
     }
     fn check(&mut self, v: &str, component: Option<usize>) -> bool {
-        let bad = v.bytes().find(|&b| self.d.is_delimiter(b) || b == b'\r' || b == b'\n');
+        let bad = v
+            .bytes()
+            .find(|&b| self.d.is_delimiter(b) || b == b'\r' || b == b'\n');
         if let Some(b) = bad {
             if self.error.is_none() {
                 let what = if b == self.d.element {
@@ -77,13 +79,20 @@ impl Writer {
                 } else {
                     "a line break"
                 };
-                let mut loc = Location { segment_id: Some(self.seg_id.clone()), element: Some(self.position), ..Location::default() };
+                let mut loc = Location {
+                    segment_id: Some(self.seg_id.clone()),
+                    element: Some(self.position),
+                    ..Location::default()
+                };
                 loc.component = component;
                 self.error = Some(
                     Issue::error(
                         "delimiter_in_data",
                         loc,
-                        format!("the value contains {what} {:?}, which would corrupt the interchange", b as char),
+                        format!(
+                            "the value contains {what} {:?}, which would corrupt the interchange",
+                            b as char
+                        ),
                     )
                     .value(v),
                 );
@@ -118,7 +127,10 @@ impl Writer {
     }
     /// Writes a composite element from its components.
     pub fn c(&mut self, parts: &[&str]) -> &mut Self {
-        let n = parts.iter().rposition(|p| !p.is_empty()).map_or(0, |i| i + 1);
+        let n = parts
+            .iter()
+            .rposition(|p| !p.is_empty())
+            .map_or(0, |i| i + 1);
         if n == 0 {
             return self.e("");
         }
@@ -183,9 +195,14 @@ impl Stamp {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        let date = Date::from_days_since_epoch(secs.div_euclid(86_400)).unwrap_or_else(|_| Date::new(2000, 1, 1).unwrap());
+        let date = Date::from_days_since_epoch(secs.div_euclid(86_400))
+            .unwrap_or_else(|_| Date::new(2000, 1, 1).unwrap());
         let rem = secs.rem_euclid(86_400);
-        Stamp { date, hour: (rem / 3600) as u8, minute: ((rem % 3600) / 60) as u8 }
+        Stamp {
+            date,
+            hour: (rem / 3600) as u8,
+            minute: ((rem % 3600) / 60) as u8,
+        }
     }
     pub fn ccyymmdd(&self) -> String {
         self.date.to_x12()
@@ -237,8 +254,15 @@ impl MemoryControlNumbers {
     /// Starts every counter after `last` (so the next number is `last + 1`).
     pub fn starting_after(last: u64) -> Self {
         let m = Self::default();
-        for k in [ControlKind::Interchange, ControlKind::Group, ControlKind::Transaction] {
-            m.counters.lock().expect("lock").insert((k, String::new()), last);
+        for k in [
+            ControlKind::Interchange,
+            ControlKind::Group,
+            ControlKind::Transaction,
+        ] {
+            m.counters
+                .lock()
+                .expect("lock")
+                .insert((k, String::new()), last);
         }
         m
     }
@@ -246,7 +270,10 @@ impl MemoryControlNumbers {
 
 impl ControlNumbers for MemoryControlNumbers {
     fn next(&self, kind: ControlKind, partner: &str) -> Result<u64, String> {
-        let mut c = self.counters.lock().map_err(|_| "control number lock poisoned".to_owned())?;
+        let mut c = self
+            .counters
+            .lock()
+            .map_err(|_| "control number lock poisoned".to_owned())?;
         let start = c.get(&(kind, String::new())).copied().unwrap_or(0);
         let v = c.entry((kind, partner.to_owned())).or_insert(start);
         *v = if *v >= kind.max() { 1 } else { *v + 1 };
@@ -319,7 +346,10 @@ fn pad(v: &str, width: usize, what: &str) -> Result<String, X12Error> {
         return Err(X12Error::one(
             Issue::error(
                 "isa_value_width",
-                Location { segment_id: Some("ISA".into()), ..Location::default() },
+                Location {
+                    segment_id: Some("ISA".into()),
+                    ..Location::default()
+                },
                 format!("{what} must be 1 to {width} characters"),
             )
             .value(v),
@@ -339,10 +369,17 @@ pub struct InterchangeWriter {
 }
 
 impl InterchangeWriter {
-    pub fn begin(settings: &EnvelopeSettings, control: u64, stamp: Stamp) -> Result<Self, X12Error> {
+    pub fn begin(
+        settings: &EnvelopeSettings,
+        control: u64,
+        stamp: Stamp,
+    ) -> Result<Self, X12Error> {
         let d = settings.delimiters;
         let mut w = Writer::new(d, settings.newline);
-        let rep = d.repetition.map(|r| (r as char).to_string()).unwrap_or_else(|| "U".into());
+        let rep = d
+            .repetition
+            .map(|r| (r as char).to_string())
+            .unwrap_or_else(|| "U".into());
         w.seg("ISA");
         for v in [
             "00".to_owned(),
@@ -364,26 +401,52 @@ impl InterchangeWriter {
         ] {
             w.raw_element(&v);
         }
-        for (i, v) in [&settings.sender_id, &settings.receiver_id].iter().enumerate() {
+        for (i, v) in [&settings.sender_id, &settings.receiver_id]
+            .iter()
+            .enumerate()
+        {
             if v.bytes().any(|b| d.is_delimiter(b)) {
                 return Err(X12Error::one(
                     Issue::error(
                         "delimiter_in_data",
-                        Location { segment_id: Some("ISA".into()), element: Some(6 + 2 * i), ..Location::default() },
+                        Location {
+                            segment_id: Some("ISA".into()),
+                            element: Some(6 + 2 * i),
+                            ..Location::default()
+                        },
                         "the id contains a delimiter",
                     )
                     .value(v.as_str()),
                 ));
             }
         }
-        Ok(InterchangeWriter { w, isa13: control, groups: 0, group: None, transaction: None })
+        Ok(InterchangeWriter {
+            w,
+            isa13: control,
+            groups: 0,
+            group: None,
+            transaction: None,
+        })
     }
 
     /// GS: `functional_id` (HI for 278, FA for 999), `version` (005010X217).
-    pub fn begin_group(&mut self, settings: &EnvelopeSettings, functional_id: &str, version: &str, control: u64, stamp: Stamp) {
+    pub fn begin_group(
+        &mut self,
+        settings: &EnvelopeSettings,
+        functional_id: &str,
+        version: &str,
+        control: u64,
+        stamp: Stamp,
+    ) {
         self.end_group();
-        let sender = settings.application_sender.as_deref().unwrap_or(&settings.sender_id);
-        let receiver = settings.application_receiver.as_deref().unwrap_or(&settings.receiver_id);
+        let sender = settings
+            .application_sender
+            .as_deref()
+            .unwrap_or(&settings.sender_id);
+        let receiver = settings
+            .application_receiver
+            .as_deref()
+            .unwrap_or(&settings.receiver_id);
         self.w
             .seg("GS")
             .e(functional_id)
@@ -431,7 +494,10 @@ impl InterchangeWriter {
 
     pub fn finish(mut self) -> Result<Vec<u8>, X12Error> {
         self.end_group();
-        self.w.seg("IEA").e(&self.groups.to_string()).e(&format!("{:09}", self.isa13));
+        self.w
+            .seg("IEA")
+            .e(&self.groups.to_string())
+            .e(&format!("{:09}", self.isa13));
         self.w.finish()
     }
 }
@@ -442,7 +508,11 @@ mod tests {
     use crate::x12::syntax::{SliceReader, Unit, parse_isa};
 
     fn stamp() -> Stamp {
-        Stamp { date: Date::new(2026, 11, 23).unwrap(), hour: 9, minute: 5 }
+        Stamp {
+            date: Date::new(2026, 11, 23).unwrap(),
+            hour: 9,
+            minute: 5,
+        }
     }
 
     #[test]
@@ -450,11 +520,18 @@ mod tests {
         let s = EnvelopeSettings::default();
         let mut iw = InterchangeWriter::begin(&s, 7, stamp()).unwrap();
         iw.begin_group(&s, "HI", "005010X217", 3, stamp());
-        iw.begin_transaction("278", 1, "005010X217").seg("BHT").e("0007").e("13").e("R1");
+        iw.begin_transaction("278", 1, "005010X217")
+            .seg("BHT")
+            .e("0007")
+            .e("13")
+            .e("R1");
         iw.writer().seg("HL").e("1").e("").e("20").e("1");
         let out = iw.finish().unwrap();
         let text = String::from_utf8(out.clone()).unwrap();
-        assert!(parse_isa(&out, true).unwrap().unwrap().fixed_layout, "{text}");
+        assert!(
+            parse_isa(&out, true).unwrap().unwrap().fixed_layout,
+            "{text}"
+        );
         assert!(text.contains("HL*1**20*1~"), "{text}");
         assert!(text.contains("SE*4*0001~"), "{text}");
         assert!(text.contains("GE*1*3~"), "{text}");
@@ -473,13 +550,22 @@ mod tests {
         assert_eq!(err.issues[0].location.element, Some(3));
         let mut w = Writer::new(Delimiters::default(), false);
         w.seg("SV1").c(&["HC", "99213", "2:5"]);
-        assert_eq!(w.finish().unwrap_err().issues[0].location.component, Some(3));
+        assert_eq!(
+            w.finish().unwrap_err().issues[0].location.component,
+            Some(3)
+        );
     }
 
     #[test]
     fn trailing_empties_are_dropped() {
         let mut w = Writer::new(Delimiters::default(), false);
-        w.seg("UM").e("HS").e("I").e("").c(&["11", "B", ""]).e("").opt(None::<&str>);
+        w.seg("UM")
+            .e("HS")
+            .e("I")
+            .e("")
+            .c(&["11", "B", ""])
+            .e("")
+            .opt(None::<&str>);
         assert_eq!(w.finish().unwrap(), b"UM*HS*I**11:B~");
     }
 

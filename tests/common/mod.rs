@@ -17,9 +17,15 @@ pub fn shared_dir() -> Option<PathBuf> {
         Some(dir)
     } else {
         if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI=true but the shared fixtures are missing at {}", dir.display());
+            panic!(
+                "CI=true but the shared fixtures are missing at {}",
+                dir.display()
+            );
         }
-        eprintln!("SKIPPED: shared fixtures not found at {} (set PRIORAUTH_SHARED)", dir.display());
+        eprintln!(
+            "SKIPPED: shared fixtures not found at {} (set PRIORAUTH_SHARED)",
+            dir.display()
+        );
         None
     }
 }
@@ -42,15 +48,22 @@ pub fn date() -> impl Strategy<Value = Date> {
 pub fn date_or_range() -> impl Strategy<Value = DateOrRange> {
     prop_oneof![
         date().prop_map(DateOrRange::Date),
-        (date(), 0i64..400).prop_map(|(d, n)| DateOrRange::Range(DateRange::new(d, d.add_days(n).unwrap()).unwrap())),
+        (date(), 0i64..400).prop_map(|(d, n)| DateOrRange::Range(
+            DateRange::new(d, d.add_days(n).unwrap()).unwrap()
+        )),
     ]
 }
 pub fn npi() -> impl Strategy<Value = Npi> {
     "1[0-9]{8}".prop_map(|body| {
-        (0..10).map(|c| format!("{body}{c}")).find_map(|s| Npi::parse(&s).ok()).unwrap()
+        (0..10)
+            .map(|c| format!("{body}{c}"))
+            .find_map(|s| Npi::parse(&s).ok())
+            .unwrap()
     })
 }
-fn opt<T: std::fmt::Debug + Clone + 'static>(s: impl Strategy<Value = T> + 'static) -> BoxedStrategy<Option<T>> {
+fn opt<T: std::fmt::Debug + Clone + 'static>(
+    s: impl Strategy<Value = T> + 'static,
+) -> BoxedStrategy<Option<T>> {
     proptest::option::of(s).boxed()
 }
 fn all<T: CodeList + std::fmt::Debug + 'static>(list: &'static [T]) -> impl Strategy<Value = T> {
@@ -61,7 +74,8 @@ pub fn entity(roles: &'static [&'static str]) -> impl Strategy<Value = Entity> {
     let id = prop_oneof![
         npi().prop_map(Identification::Npi),
         "[A-Z0-9]{2,12}".prop_map(|s| Identification::MemberId(MemberId::parse(&s).unwrap())),
-        (codes(&["PI", "46", "24", "34", "SV"]), text()).prop_map(|(qualifier, value)| Identification::Other { qualifier, value }),
+        (codes(&["PI", "46", "24", "34", "SV"]), text())
+            .prop_map(|(qualifier, value)| Identification::Other { qualifier, value }),
     ];
     let address = (
         proptest::collection::vec(text(), 1..=2),
@@ -71,32 +85,78 @@ pub fn entity(roles: &'static [&'static str]) -> impl Strategy<Value = Entity> {
         opt(codes(&["US"])),
         opt(code()),
     )
-        .prop_map(|(lines, city, state, postal_code, country, country_subdivision)| Address {
-            lines,
-            city,
-            state,
-            postal_code,
-            country,
-            country_subdivision,
-        });
-    let contact = (codes(&["IC"]), opt(text()), proptest::collection::vec((codes(&["TE", "FX", "EM", "EX"]), text()), 0..=3))
+        .prop_map(
+            |(lines, city, state, postal_code, country, country_subdivision)| Address {
+                lines,
+                city,
+                state,
+                postal_code,
+                country,
+                country_subdivision,
+            },
+        );
+    let contact = (
+        codes(&["IC"]),
+        opt(text()),
+        proptest::collection::vec((codes(&["TE", "FX", "EM", "EX"]), text()), 0..=3),
+    )
         .prop_map(|(function, name, numbers)| Contact {
             function,
             name,
-            numbers: numbers.into_iter().map(|(qualifier, number)| ContactNumber { qualifier, number }).collect(),
+            numbers: numbers
+                .into_iter()
+                .map(|(qualifier, number)| ContactNumber { qualifier, number })
+                .collect(),
         });
-    let names = (opt(text()), opt(text()), opt(text()), opt(text()), opt(text()));
+    let names = (
+        opt(text()),
+        opt(text()),
+        opt(text()),
+        opt(text()),
+        opt(text()),
+    );
     let details = (
-        proptest::collection::vec((code(), text(), opt(text())).prop_map(|(qualifier, value, description)| Reference { qualifier, value, description }), 0..=2),
+        proptest::collection::vec(
+            (code(), text(), opt(text())).prop_map(|(qualifier, value, description)| Reference {
+                qualifier,
+                value,
+                description,
+            }),
+            0..=2,
+        ),
         opt(address),
         proptest::collection::vec(contact, 0..=1),
-        opt((code(), codes(&["PXC"]), "[0-9A-Z]{10}".prop_map(|s| Code::parse(&s).unwrap())).prop_map(|(role, qualifier, taxonomy)| ProviderInfo { role, qualifier, taxonomy })),
-        opt((opt(date()), opt(codes(&["F", "M", "U"]))).prop_map(|(birth_date, gender)| Demographics { birth_date, gender })),
-        opt((any::<bool>(), codes(&["18", "01", "19", "G8"]), opt("[1-9]".prop_map(|s| Decimal::parse(&s).unwrap())))
-            .prop_map(|(is_subscriber, code, birth_sequence)| Relationship { is_subscriber, code, birth_sequence })),
+        opt((
+            code(),
+            codes(&["PXC"]),
+            "[0-9A-Z]{10}".prop_map(|s| Code::parse(&s).unwrap()),
+        )
+            .prop_map(|(role, qualifier, taxonomy)| ProviderInfo {
+                role,
+                qualifier,
+                taxonomy,
+            })),
+        opt((opt(date()), opt(codes(&["F", "M", "U"])))
+            .prop_map(|(birth_date, gender)| Demographics { birth_date, gender })),
+        opt((
+            any::<bool>(),
+            codes(&["18", "01", "19", "G8"]),
+            opt("[1-9]".prop_map(|s| Decimal::parse(&s).unwrap())),
+        )
+            .prop_map(|(is_subscriber, code, birth_sequence)| Relationship {
+                is_subscriber,
+                code,
+                birth_sequence,
+            })),
     );
     (codes(roles), all(EntityType::ALL), names, opt(id), details).prop_map(
-        |(role, kind, (name, first_name, middle_name, prefix, suffix), id, (references, address, contacts, provider_info, demographics, relationship))| Entity {
+        |(
+            role,
+            kind,
+            (name, first_name, middle_name, prefix, suffix),
+            id,
+            (references, address, contacts, provider_info, demographics, relationship),
+        )| Entity {
             role,
             kind,
             name,
@@ -116,8 +176,17 @@ pub fn entity(roles: &'static [&'static str]) -> impl Strategy<Value = Entity> {
 }
 
 pub fn trace(kind: TraceType) -> impl Strategy<Value = TraceNumber> {
-    (text(), "9[0-9]{9}".prop_map(|s| Code::parse(&s).unwrap()), opt(text()))
-        .prop_map(move |(reference, originator, secondary)| TraceNumber { kind, reference, originator, secondary })
+    (
+        text(),
+        "9[0-9]{9}".prop_map(|s| Code::parse(&s).unwrap()),
+        opt(text()),
+    )
+        .prop_map(move |(reference, originator, secondary)| TraceNumber {
+            kind,
+            reference,
+            originator,
+            secondary,
+        })
 }
 
 pub fn review() -> impl Strategy<Value = ReviewInfo> {
@@ -125,72 +194,201 @@ pub fn review() -> impl Strategy<Value = ReviewInfo> {
         all(RequestCategory::ALL),
         all(&CertificationType::ALL[..7]),
         opt(code()),
-        opt((codes(&["11", "21", "12", "22"]), codes(&["B", "A"])).prop_map(|(code, qualifier)| ServiceLocation { code, qualifier })),
-        opt((proptest::collection::vec(codes(&["AA", "AP", "EM", "OA"]), 1..=3), opt(codes(&["PA", "NY"])), opt(codes(&["US"])))
-            .prop_map(|(causes, state, country)| RelatedCauses { causes, state, country })),
+        opt((codes(&["11", "21", "12", "22"]), codes(&["B", "A"]))
+            .prop_map(|(code, qualifier)| ServiceLocation { code, qualifier })),
+        opt((
+            proptest::collection::vec(codes(&["AA", "AP", "EM", "OA"]), 1..=3),
+            opt(codes(&["PA", "NY"])),
+            opt(codes(&["US"])),
+        )
+            .prop_map(|(causes, state, country)| RelatedCauses {
+                causes,
+                state,
+                country,
+            })),
         opt(all(LevelOfService::ALL)),
         opt(codes(&["Y", "N"])),
     )
-        .prop_map(|(category, certification_type, service_type, location, related_causes, level_of_service, release_of_information)| ReviewInfo {
-            category,
-            certification_type,
-            service_type,
-            location,
-            related_causes,
-            level_of_service,
-            release_of_information,
-        })
+        .prop_map(
+            |(
+                category,
+                certification_type,
+                service_type,
+                location,
+                related_causes,
+                level_of_service,
+                release_of_information,
+            )| ReviewInfo {
+                category,
+                certification_type,
+                service_type,
+                location,
+                related_causes,
+                level_of_service,
+                release_of_information,
+            },
+        )
 }
 
 /// Dates that stay with the echoed event in a response (not 102/036/007).
 pub fn event_date() -> impl Strategy<Value = EventDate> {
-    (codes(&["AAH", "435", "096", "439", "484", "431", "ABC", "472"]), date_or_range()).prop_map(|(qualifier, date)| EventDate { qualifier, date })
+    (
+        codes(&["AAH", "435", "096", "439", "484", "431", "ABC", "472"]),
+        date_or_range(),
+    )
+        .prop_map(|(qualifier, date)| EventDate { qualifier, date })
 }
 
 pub fn diagnosis() -> impl Strategy<Value = Diagnosis> {
     let icd10 = (
-        select(&[DiagnosisQualifier::Principal, DiagnosisQualifier::Other, DiagnosisQualifier::Admitting][..]),
-        "[A-TV-Z][0-9][0-9A-Z]([0-9A-Z]{1,4})?".prop_map(|s| DiagnosisCode::Icd10Cm(Icd10Cm::parse(&s).unwrap())),
+        select(
+            &[
+                DiagnosisQualifier::Principal,
+                DiagnosisQualifier::Other,
+                DiagnosisQualifier::Admitting,
+            ][..],
+        ),
+        "[A-TV-Z][0-9][0-9A-Z]([0-9A-Z]{1,4})?"
+            .prop_map(|s| DiagnosisCode::Icd10Cm(Icd10Cm::parse(&s).unwrap())),
     );
-    let other = (select(&[DiagnosisQualifier::Icd9Other, DiagnosisQualifier::Drg][..]), "[0-9]{3,5}".prop_map(|s| DiagnosisCode::Other(Code::parse(&s).unwrap())));
-    (prop_oneof![icd10, other], opt(date())).prop_map(|((qualifier, code), date)| Diagnosis { qualifier, code, date })
+    let other = (
+        select(&[DiagnosisQualifier::Icd9Other, DiagnosisQualifier::Drg][..]),
+        "[0-9]{3,5}".prop_map(|s| DiagnosisCode::Other(Code::parse(&s).unwrap())),
+    );
+    (prop_oneof![icd10, other], opt(date())).prop_map(|((qualifier, code), date)| Diagnosis {
+        qualifier,
+        code,
+        date,
+    })
 }
 
 pub fn quantity() -> impl Strategy<Value = ServiceQuantity> {
-    (opt(select(&[UnitType::Visits, UnitType::DaysCount, UnitType::UnitCount, UnitType::Hours][..])), opt(decimal()), opt(codes(&["DA", "WK", "MO"])), opt(decimal()), opt(codes(&["7", "34", "35"])), opt(decimal()), opt(code()), opt(code()))
-        .prop_map(|(unit, quantity, per, sample_count, period, period_count, delivery_pattern, delivery_time)| ServiceQuantity {
-            unit,
-            quantity,
-            per,
-            sample_count,
-            period,
-            period_count,
-            delivery_pattern,
-            delivery_time,
-        })
+    (
+        opt(select(
+            &[
+                UnitType::Visits,
+                UnitType::DaysCount,
+                UnitType::UnitCount,
+                UnitType::Hours,
+            ][..],
+        )),
+        opt(decimal()),
+        opt(codes(&["DA", "WK", "MO"])),
+        opt(decimal()),
+        opt(codes(&["7", "34", "35"])),
+        opt(decimal()),
+        opt(code()),
+        opt(code()),
+    )
+        .prop_map(
+            |(
+                unit,
+                quantity,
+                per,
+                sample_count,
+                period,
+                period_count,
+                delivery_pattern,
+                delivery_time,
+            )| ServiceQuantity {
+                unit,
+                quantity,
+                per,
+                sample_count,
+                period,
+                period_count,
+                delivery_pattern,
+                delivery_time,
+            },
+        )
 }
 
 pub fn attachment() -> impl Strategy<Value = Attachment> {
-    (codes(&["03", "04", "77", "M1", "OZ"]), codes(&["AA", "BM", "EL", "FX"]), opt(text()), opt(text()))
-        .prop_map(|(report_type, transmission, control_number, description)| Attachment { report_type, transmission, control_number, description })
+    (
+        codes(&["03", "04", "77", "M1", "OZ"]),
+        codes(&["AA", "BM", "EL", "FX"]),
+        opt(text()),
+        opt(text()),
+    )
+        .prop_map(
+            |(report_type, transmission, control_number, description)| Attachment {
+                report_type,
+                transmission,
+                control_number,
+                description,
+            },
+        )
 }
 
 pub fn procedure() -> impl Strategy<Value = Procedure> {
-    let hc = prop_oneof!["[0-9]{5}", "[0-9]{4}[FTU]", "[A-V][0-9]{4}"].prop_map(|c| (ProcedureQualifier::Hcpcs, c));
+    let hc = prop_oneof!["[0-9]{5}", "[0-9]{4}[FTU]", "[A-V][0-9]{4}"]
+        .prop_map(|c| (ProcedureQualifier::Hcpcs, c));
     let ad = "D[0-9]{4}".prop_map(|c| (ProcedureQualifier::Dental, c));
     let n4 = "[0-9]{11}".prop_map(|c| (ProcedureQualifier::Ndc, c));
-    (prop_oneof![hc, ad, n4], proptest::collection::vec("[A-Z0-9]{2}".prop_map(|s| Code::parse(&s).unwrap()), 0..=4), opt(text()))
-        .prop_map(|((q, c), modifiers, description)| Procedure::new(q, &c, modifiers, description).unwrap())
+    (
+        prop_oneof![hc, ad, n4],
+        proptest::collection::vec("[A-Z0-9]{2}".prop_map(|s| Code::parse(&s).unwrap()), 0..=4),
+        opt(text()),
+    )
+        .prop_map(|((q, c), modifiers, description)| {
+            Procedure::new(q, &c, modifiers, description).unwrap()
+        })
 }
 
 pub fn service() -> impl Strategy<Value = Service> {
     prop_oneof![
-        (procedure(), opt(decimal()), opt(select(&[UnitType::Units, UnitType::Minutes][..])), opt(decimal()), opt(codes(&["11", "12", "22"])), opt(any::<bool>()))
-            .prop_map(|(procedure, charge, unit, quantity, place_of_service, epsdt)| Service::Professional { procedure, charge, unit, quantity, place_of_service, epsdt }),
-        ("0[0-9]{3}".prop_map(|s| Code::parse(&s).unwrap()), opt(procedure()), opt(decimal()), opt(select(&[UnitType::Units, UnitType::Days][..])), opt(decimal()), opt(decimal()))
-            .prop_map(|(rc, procedure, charge, unit, quantity, rate)| Service::Institutional { revenue_code: Some(rc), procedure, charge, unit, quantity, rate }),
-        (procedure(), opt(decimal()), opt(codes(&["11"])), opt(decimal()))
-            .prop_map(|(procedure, charge, place_of_service, quantity)| Service::Dental { procedure, charge, place_of_service, quantity }),
+        (
+            procedure(),
+            opt(decimal()),
+            opt(select(&[UnitType::Units, UnitType::Minutes][..])),
+            opt(decimal()),
+            opt(codes(&["11", "12", "22"])),
+            opt(any::<bool>())
+        )
+            .prop_map(
+                |(procedure, charge, unit, quantity, place_of_service, epsdt)| {
+                    Service::Professional {
+                        procedure,
+                        charge,
+                        unit,
+                        quantity,
+                        place_of_service,
+                        epsdt,
+                    }
+                }
+            ),
+        (
+            "0[0-9]{3}".prop_map(|s| Code::parse(&s).unwrap()),
+            opt(procedure()),
+            opt(decimal()),
+            opt(select(&[UnitType::Units, UnitType::Days][..])),
+            opt(decimal()),
+            opt(decimal())
+        )
+            .prop_map(|(rc, procedure, charge, unit, quantity, rate)| {
+                Service::Institutional {
+                    revenue_code: Some(rc),
+                    procedure,
+                    charge,
+                    unit,
+                    quantity,
+                    rate,
+                }
+            }),
+        (
+            procedure(),
+            opt(decimal()),
+            opt(codes(&["11"])),
+            opt(decimal())
+        )
+            .prop_map(
+                |(procedure, charge, place_of_service, quantity)| Service::Dental {
+                    procedure,
+                    charge,
+                    place_of_service,
+                    quantity
+                }
+            ),
     ]
 }
 
@@ -201,7 +399,11 @@ pub fn event(response: bool) -> impl Strategy<Value = PatientEvent> {
     let providers = if response {
         proptest::collection::vec(entity(EA_ROLES), 0..=2).boxed()
     } else {
-        (proptest::collection::vec(entity(EA_ROLES), 0..=2), proptest::collection::vec(entity(EB_ROLES), 0..=1), proptest::collection::vec(entity(&["X3"]), 0..=1))
+        (
+            proptest::collection::vec(entity(EA_ROLES), 0..=2),
+            proptest::collection::vec(entity(EB_ROLES), 0..=1),
+            proptest::collection::vec(entity(&["X3"]), 0..=1),
+        )
             .prop_map(|(mut a, b, c)| {
                 a.extend(b);
                 a.extend(c);
@@ -209,7 +411,11 @@ pub fn event(response: bool) -> impl Strategy<Value = PatientEvent> {
             })
             .boxed()
     };
-    let clinical = (codes(&["CR1", "CR2", "CR5", "CR6", "CR7"]), proptest::collection::vec(prop_oneof![Just(String::new()), "[A-Z0-9]{1,4}"], 0..=4), "[A-Z0-9]{1,4}")
+    let clinical = (
+        codes(&["CR1", "CR2", "CR5", "CR6", "CR7"]),
+        proptest::collection::vec(prop_oneof![Just(String::new()), "[A-Z0-9]{1,4}"], 0..=4),
+        "[A-Z0-9]{1,4}",
+    )
         .prop_map(|(segment, mut elements, last)| {
             elements.push(last);
             ClinicalSegment { segment, elements }
@@ -217,89 +423,183 @@ pub fn event(response: bool) -> impl Strategy<Value = PatientEvent> {
     (
         proptest::collection::vec(trace(TraceType::Current), 0..=2),
         review(),
-        proptest::collection::vec((codes(&["BB", "1J", "EJ"]), text(), opt(text())).prop_map(|(qualifier, value, description)| Reference { qualifier, value, description }), 0..=2),
+        proptest::collection::vec(
+            (codes(&["BB", "1J", "EJ"]), text(), opt(text())).prop_map(
+                |(qualifier, value, description)| Reference {
+                    qualifier,
+                    value,
+                    description,
+                },
+            ),
+            0..=2,
+        ),
         proptest::collection::vec(event_date(), 0..=3),
         proptest::collection::vec(diagnosis(), 0..=12),
         opt(quantity()),
         (
-            proptest::collection::vec((codes(&["07", "09", "11", "75"]), any::<bool>(), proptest::collection::vec(code(), 0..=5)).prop_map(|(category, applies, codes)| Condition { category, applies, codes }), 0..=2),
-            opt((opt(code()), opt(code()), opt(code()), opt(code())).prop_map(|(admission_type, admission_source, patient_status, nursing_home_status)| InstitutionalInfo {
-                admission_type,
-                admission_source,
-                patient_status,
-                nursing_home_status,
-            })),
+            proptest::collection::vec(
+                (
+                    codes(&["07", "09", "11", "75"]),
+                    any::<bool>(),
+                    proptest::collection::vec(code(), 0..=5),
+                )
+                    .prop_map(|(category, applies, codes)| Condition {
+                        category,
+                        applies,
+                        codes,
+                    }),
+                0..=2,
+            ),
+            opt(
+                (opt(code()), opt(code()), opt(code()), opt(code())).prop_map(
+                    |(admission_type, admission_source, patient_status, nursing_home_status)| {
+                        InstitutionalInfo {
+                            admission_type,
+                            admission_source,
+                            patient_status,
+                            nursing_home_status,
+                        }
+                    },
+                ),
+            ),
             proptest::collection::vec(clinical, 0..=2),
             proptest::collection::vec(attachment(), 0..=3),
             opt(text()),
         ),
         providers,
     )
-        .prop_map(move |(trace_numbers, review, references, dates, diagnoses, quantity, (conditions, institutional, clinical, attachments, message), providers)| PatientEvent {
-            trace_numbers,
-            review,
-            references,
-            dates,
-            diagnoses,
-            quantity: if response { None } else { quantity },
-            conditions,
-            institutional,
-            clinical,
-            attachments,
-            message: if response { None } else { message },
-            providers,
-        })
+        .prop_map(
+            move |(
+                trace_numbers,
+                review,
+                references,
+                dates,
+                diagnoses,
+                quantity,
+                (conditions, institutional, clinical, attachments, message),
+                providers,
+            )| PatientEvent {
+                trace_numbers,
+                review,
+                references,
+                dates,
+                diagnoses,
+                quantity: if response { None } else { quantity },
+                conditions,
+                institutional,
+                clinical,
+                attachments,
+                message: if response { None } else { message },
+                providers,
+            },
+        )
 }
 
 pub fn line(response: bool) -> impl Strategy<Value = ServiceLine> {
     (
         proptest::collection::vec(trace(TraceType::Current), 0..=1),
         opt(review()),
-        proptest::collection::vec((codes(&["BB", "1J"]), text(), opt(text())).prop_map(|(qualifier, value, description)| Reference { qualifier, value, description }), 0..=1),
+        proptest::collection::vec(
+            (codes(&["BB", "1J"]), text(), opt(text())).prop_map(
+                |(qualifier, value, description)| Reference {
+                    qualifier,
+                    value,
+                    description,
+                },
+            ),
+            0..=1,
+        ),
         proptest::collection::vec(event_date(), 0..=2),
         opt(service()),
-        proptest::collection::vec((codes(&["JP"]), "[0-9]{1,2}".prop_map(|s| Code::parse(&s).unwrap()), proptest::collection::vec(codes(&["M", "O", "D"]), 0..=3)).prop_map(|(qualifier, number, surfaces)| Tooth { qualifier, number, surfaces }), 0..=2),
+        proptest::collection::vec(
+            (
+                codes(&["JP"]),
+                "[0-9]{1,2}".prop_map(|s| Code::parse(&s).unwrap()),
+                proptest::collection::vec(codes(&["M", "O", "D"]), 0..=3),
+            )
+                .prop_map(|(qualifier, number, surfaces)| Tooth {
+                    qualifier,
+                    number,
+                    surfaces,
+                }),
+            0..=2,
+        ),
         opt(quantity()),
         proptest::collection::vec(attachment(), 0..=2),
         opt(text()),
         proptest::collection::vec(entity(EA_ROLES), 0..=2),
     )
-        .prop_map(move |(trace_numbers, review, references, dates, service, teeth, quantity, attachments, message, providers)| ServiceLine {
-            trace_numbers: if response { vec![] } else { trace_numbers },
-            review,
-            references,
-            dates,
-            service,
-            teeth,
-            quantity: if response { None } else { quantity },
-            attachments,
-            message: if response { None } else { message },
-            providers,
-        })
+        .prop_map(
+            move |(
+                trace_numbers,
+                review,
+                references,
+                dates,
+                service,
+                teeth,
+                quantity,
+                attachments,
+                message,
+                providers,
+            )| ServiceLine {
+                trace_numbers: if response { vec![] } else { trace_numbers },
+                review,
+                references,
+                dates,
+                service,
+                teeth,
+                quantity: if response { None } else { quantity },
+                attachments,
+                message: if response { None } else { message },
+                providers,
+            },
+        )
 }
 
 pub fn request() -> impl Strategy<Value = AuthorizationRequest> {
     (
-        select(&[Purpose::Request, Purpose::Cancellation, Purpose::AuthorityToDeduct][..]),
+        select(
+            &[
+                Purpose::Request,
+                Purpose::Cancellation,
+                Purpose::AuthorityToDeduct,
+            ][..],
+        ),
         text(),
-        opt(date()),
-        opt(select(&["1200", "0930", "235959"][..]).prop_map(|t| Time::parse(t).unwrap())),
+        date().prop_map(Some),
+        select(&["1200", "0930", "235959"][..]).prop_map(|t| Some(Time::parse(t).unwrap())),
         opt(codes(&["RU", "18"])),
-        (entity(&["X3"]), entity(&["1P", "FA"]), entity(&["IL"]), opt(entity(&["QC"]))),
+        (
+            entity(&["X3"]),
+            entity(&["1P", "FA"]),
+            entity(&["IL"]),
+            opt(entity(&["QC"])),
+        ),
         event(false),
         proptest::collection::vec(line(false), 0..=3),
     )
-        .prop_map(|(purpose, submitter_reference, created_date, created_time, transaction_type, (umo, requester, subscriber, dependent), event, services)| AuthorizationRequest {
-            purpose,
-            submitter_reference,
-            created_date,
-            created_time,
-            transaction_type,
-            umo,
-            requester,
-            subscriber,
-            dependent,
-            event,
-            services,
-        })
+        .prop_map(
+            |(
+                purpose,
+                submitter_reference,
+                created_date,
+                created_time,
+                transaction_type,
+                (umo, requester, subscriber, dependent),
+                event,
+                services,
+            )| AuthorizationRequest {
+                purpose,
+                submitter_reference,
+                created_date,
+                created_time,
+                transaction_type,
+                umo,
+                requester,
+                subscriber,
+                dependent,
+                event,
+                services,
+            },
+        )
 }

@@ -131,8 +131,17 @@ impl Decoder {
         }
     }
 
-    fn issue(&mut self, seg: &Segment, el: usize, code: &'static str, ack: &'static str, msg: String, value: &[u8]) {
-        let mut i = Issue::error(code, self.loc(seg).with_element(el), msg).ack(AckCode::Element(ack));
+    fn issue(
+        &mut self,
+        seg: &Segment,
+        el: usize,
+        code: &'static str,
+        ack: &'static str,
+        msg: String,
+        value: &[u8],
+    ) {
+        let mut i =
+            Issue::error(code, self.loc(seg).with_element(el), msg).ack(AckCode::Element(ack));
         if !value.is_empty() {
             i = i.value(value);
         }
@@ -154,7 +163,10 @@ impl Decoder {
                     Issue::warning(
                         "element_not_kept",
                         self.loc(seg).with_element(i + 1),
-                        format!("{name}{:02} is not part of the 278 model and is not kept", i + 1),
+                        format!(
+                            "{name}{:02} is not part of the 278 model and is not kept",
+                            i + 1
+                        ),
                     )
                     .value(v),
                 );
@@ -165,25 +177,52 @@ impl Decoder {
     fn required(&mut self, seg: &Segment, el: usize, v: &[u8], what: &str) -> bool {
         if v.is_empty() {
             let id = seg.id_str().to_owned();
-            self.issue(seg, el, "required_element_missing", "1", format!("{id}{el:02} ({what}) is required"), v);
+            self.issue(
+                seg,
+                el,
+                "required_element_missing",
+                "1",
+                format!("{id}{el:02} ({what}) is required"),
+                v,
+            );
             return false;
         }
         true
     }
 
-    fn parse_value<T>(&mut self, seg: &Segment, el: usize, v: &[u8], parse: impl Fn(&str) -> Result<T, ValueError>) -> Option<T> {
+    fn parse_value<T>(
+        &mut self,
+        seg: &Segment,
+        el: usize,
+        v: &[u8],
+        parse: impl Fn(&str) -> Result<T, ValueError>,
+    ) -> Option<T> {
         if v.is_empty() {
             return None;
         }
         let Some(s) = utf8(v) else {
-            self.issue(seg, el, "invalid_character", "6", "the value is not valid UTF-8".into(), v);
+            self.issue(
+                seg,
+                el,
+                "invalid_character",
+                "6",
+                "the value is not valid UTF-8".into(),
+                v,
+            );
             return None;
         };
         match parse(s) {
             Ok(t) => Some(t),
             Err(e) => {
                 let id = seg.id_str().to_owned();
-                self.issue(seg, el, "invalid_value", "7", format!("{id}{el:02}: {e}"), v);
+                self.issue(
+                    seg,
+                    el,
+                    "invalid_value",
+                    "7",
+                    format!("{id}{el:02}: {e}"),
+                    v,
+                );
                 None
             }
         }
@@ -211,7 +250,11 @@ impl Decoder {
                     el,
                     "invalid_code",
                     "7",
-                    format!("{id}{el:02} is not a valid {} (expected one of {})", T::WHAT, T::codes()),
+                    format!(
+                        "{id}{el:02} is not a valid {} (expected one of {})",
+                        T::WHAT,
+                        T::codes()
+                    ),
                     v,
                 );
                 None
@@ -225,7 +268,14 @@ impl Decoder {
             b"N" => Some(false),
             _ => {
                 let id = seg.id_str().to_owned();
-                self.issue(seg, el, "invalid_code", "7", format!("{id}{el:02} must be Y or N"), v);
+                self.issue(
+                    seg,
+                    el,
+                    "invalid_code",
+                    "7",
+                    format!("{id}{el:02} must be Y or N"),
+                    v,
+                );
                 None
             }
         }
@@ -237,11 +287,18 @@ impl Decoder {
         match utf8(v).map(Date::from_x12) {
             Some(Ok(d)) => Some(d),
             Some(Err(e)) => {
-                self.issue(seg, el, "invalid_date", "8", format!("{}", e.reason), v);
+                self.issue(seg, el, "invalid_date", "8", e.reason.to_string(), v);
                 None
             }
             None => {
-                self.issue(seg, el, "invalid_date", "8", "not a CCYYMMDD date".into(), v);
+                self.issue(
+                    seg,
+                    el,
+                    "invalid_date",
+                    "8",
+                    "not a CCYYMMDD date".into(),
+                    v,
+                );
                 None
             }
         }
@@ -252,7 +309,14 @@ impl Decoder {
             b"D8" => self.date8(seg, el, v).map(DateOrRange::Date),
             b"RD8" => {
                 let Some(dash) = v.iter().position(|&b| b == b'-') else {
-                    self.issue(seg, el, "invalid_date", "8", "an RD8 range is CCYYMMDD-CCYYMMDD".into(), v);
+                    self.issue(
+                        seg,
+                        el,
+                        "invalid_date",
+                        "8",
+                        "an RD8 range is CCYYMMDD-CCYYMMDD".into(),
+                        v,
+                    );
                     return None;
                 };
                 let start = self.date8(seg, el, &v[..dash])?;
@@ -266,7 +330,14 @@ impl Decoder {
                 }
             }
             _ => {
-                self.issue(seg, el - 1, "invalid_code", "7", "the date format qualifier must be D8 or RD8".into(), format);
+                self.issue(
+                    seg,
+                    el - 1,
+                    "invalid_code",
+                    "7",
+                    "the date format qualifier must be D8 or RD8".into(),
+                    format,
+                );
                 None
             }
         }
@@ -300,15 +371,20 @@ impl Decoder {
             b"REF" => self.reference(seg),
             b"N3" | b"N4" | b"PER" | b"PRV" | b"DMG" | b"INS" => self.entity_detail(seg),
             b"AAA" => self.aaa(seg),
-            b"TRN" | b"UM" | b"HCR" | b"DTP" | b"HI" | b"HSD" | b"CRC" | b"CL1" | b"CR1" | b"CR2" | b"CR5" | b"CR6"
-            | b"CR7" | b"PWK" | b"MSG" | b"SV1" | b"SV2" | b"SV3" | b"TOO" => self.level_segment(seg),
+            b"TRN" | b"UM" | b"HCR" | b"DTP" | b"HI" | b"HSD" | b"CRC" | b"CL1" | b"CR1"
+            | b"CR2" | b"CR5" | b"CR6" | b"CR7" | b"PWK" | b"MSG" | b"SV1" | b"SV2" | b"SV3"
+            | b"TOO" => self.level_segment(seg),
             _ => {
                 let id = seg.id_str().to_owned();
                 let mut loc = self.loc(seg);
                 loc.element = None;
                 self.issues.push(
-                    Issue::error("segment_not_in_278", loc, format!("segment {id} is not used in a 278 and is not kept"))
-                        .ack(AckCode::Segment("2")),
+                    Issue::error(
+                        "segment_not_in_278",
+                        loc,
+                        format!("segment {id} is not used in a 278 and is not kept"),
+                    )
+                    .ack(AckCode::Segment("2")),
                 );
             }
         }
@@ -318,7 +394,14 @@ impl Decoder {
         self.bht_location = self.loc(seg);
         let e = seg.split::<6>();
         if e[0] != b"0007" {
-            self.issue(seg, 1, "invalid_code", "7", "BHT01 must be 0007 for a 278".into(), e[0]);
+            self.issue(
+                seg,
+                1,
+                "invalid_code",
+                "7",
+                "BHT01 must be 0007 for a 278".into(),
+                e[0],
+            );
         }
         if self.required(seg, 2, e[1], "transaction purpose") {
             self.purpose = self.list(seg, 2, e[1]);
@@ -344,7 +427,14 @@ impl Decoder {
             b"EV" => Lv::Event,
             b"SS" => Lv::Service,
             other => {
-                self.issue(seg, 3, "invalid_code", "7", "HL03 must be 20, 21, 22, 23, EV or SS in a 278".into(), other);
+                self.issue(
+                    seg,
+                    3,
+                    "invalid_code",
+                    "7",
+                    "HL03 must be 20, 21, 22, 23, EV or SS in a 278".into(),
+                    other,
+                );
                 self.level = None;
                 return;
             }
@@ -354,13 +444,23 @@ impl Decoder {
         match lv {
             Lv::Event => {
                 if self.event.seen {
-                    self.warn(seg, None, "event_repeated", "a second 2000E patient event: its segments are merged into the first".into());
+                    self.warn(
+                        seg,
+                        None,
+                        "event_repeated",
+                        "a second 2000E patient event: its segments are merged into the first"
+                            .into(),
+                    );
                 }
                 self.event.seen = true;
                 self.event.hl_location = loc;
             }
             Lv::Service => {
-                self.lines.push(LevelData { seen: true, hl_location: loc, ..LevelData::default() });
+                self.lines.push(LevelData {
+                    seen: true,
+                    hl_location: loc,
+                    ..LevelData::default()
+                });
             }
             _ => {}
         }
@@ -370,7 +470,12 @@ impl Decoder {
     fn nm1(&mut self, seg: &Segment) {
         let e = seg.split::<9>();
         let Some(lv) = self.level else {
-            self.warn(seg, None, "segment_outside_loop", "an NM1 before any HL is not kept".into());
+            self.warn(
+                seg,
+                None,
+                "segment_outside_loop",
+                "an NM1 before any HL is not kept".into(),
+            );
             return;
         };
         self.pending_role.clear();
@@ -385,10 +490,21 @@ impl Decoder {
             Lv::Service => Some(Ent::ServiceProvider(usize::MAX)),
         };
         // The entity is built whatever its values say, so later segments still find it.
-        let role = if self.required(seg, 1, e[0], "entity identifier") { self.code(seg, 1, e[0]) } else { None };
-        let kind = if self.required(seg, 2, e[1], "entity type") { self.list(seg, 2, e[1]) } else { None };
-        let mut ent = Entity::new(role.as_ref().map_or("ZZ", |r| r.as_str()), kind.unwrap_or(EntityType::Organization))
-            .expect("a valid code");
+        let role = if self.required(seg, 1, e[0], "entity identifier") {
+            self.code(seg, 1, e[0])
+        } else {
+            None
+        };
+        let kind = if self.required(seg, 2, e[1], "entity type") {
+            self.list(seg, 2, e[1])
+        } else {
+            None
+        };
+        let mut ent = Entity::new(
+            role.as_ref().map_or("ZZ", |r| r.as_str()),
+            kind.unwrap_or(EntityType::Organization),
+        )
+        .expect("a valid code");
         ent.name = self.text(seg, 3, e[2]);
         ent.first_name = self.text(seg, 4, e[3]);
         ent.middle_name = self.text(seg, 5, e[4]);
@@ -397,11 +513,25 @@ impl Decoder {
         ent.id = match (e[7], e[8]) {
             (b"", b"") => None,
             (b"", v) => {
-                self.issue(seg, 8, "conditional_element_missing", "2", "NM109 needs NM108, its qualifier".into(), v);
+                self.issue(
+                    seg,
+                    8,
+                    "conditional_element_missing",
+                    "2",
+                    "NM109 needs NM108, its qualifier".into(),
+                    v,
+                );
                 None
             }
             (q, b"") => {
-                self.issue(seg, 9, "conditional_element_missing", "2", "NM108 needs NM109, the identifier".into(), q);
+                self.issue(
+                    seg,
+                    9,
+                    "conditional_element_missing",
+                    "2",
+                    "NM108 needs NM109, the identifier".into(),
+                    q,
+                );
                 None
             }
             (b"XX", v) => match utf8(v).map(Npi::parse) {
@@ -411,16 +541,30 @@ impl Decoder {
                         Some(Err(e)) => e.reason,
                         _ => "not UTF-8".into(),
                     };
-                    self.issue(seg, 9, "invalid_npi", "7", format!("NM109 is not a valid NPI: {why}; kept as sent"), v);
+                    self.issue(
+                        seg,
+                        9,
+                        "invalid_npi",
+                        "7",
+                        format!("NM109 is not a valid NPI: {why}; kept as sent"),
+                        v,
+                    );
                     let value = self.text(seg, 9, v);
-                    value.map(|value| Identification::Other { qualifier: Code::parse("XX").expect("code"), value })
+                    value.map(|value| Identification::Other {
+                        qualifier: Code::parse("XX").expect("code"),
+                        value,
+                    })
                 }
             },
-            (b"MI", v) => self.parse_value(seg, 9, v, MemberId::parse).map(Identification::MemberId),
+            (b"MI", v) => self
+                .parse_value(seg, 9, v, MemberId::parse)
+                .map(Identification::MemberId),
             (q, v) => {
                 let qualifier = self.code(seg, 8, q);
                 let value = self.text(seg, 9, v);
-                qualifier.zip(value).map(|(qualifier, value)| Identification::Other { qualifier, value })
+                qualifier
+                    .zip(value)
+                    .map(|(qualifier, value)| Identification::Other { qualifier, value })
             }
         };
         self.extra(seg, 9);
@@ -435,7 +579,9 @@ impl Decoder {
                 return;
             }
             Lv::Service => {
-                let Some(line) = self.lines.last_mut() else { return };
+                let Some(line) = self.lines.last_mut() else {
+                    return;
+                };
                 line.providers.push(ent);
                 self.entity = Some(Ent::ServiceProvider(line.providers.len() - 1));
                 return;
@@ -443,7 +589,12 @@ impl Decoder {
         };
         self.entity = Some(which);
         if self.entity_mut().is_some() {
-            self.warn(seg, None, "entity_repeated", "a second name in this loop replaces the first".into());
+            self.warn(
+                seg,
+                None,
+                "entity_repeated",
+                "a second name in this loop replaces the first".into(),
+            );
         }
         let slot = match which {
             Ent::Umo => &mut self.umo,
@@ -456,13 +607,20 @@ impl Decoder {
 
     fn reference(&mut self, seg: &Segment) {
         let e = seg.split::<3>();
-        let ok = self.required(seg, 1, e[0], "reference qualifier") & self.required(seg, 2, e[1], "reference");
+        let ok = self.required(seg, 1, e[0], "reference qualifier")
+            & self.required(seg, 2, e[1], "reference");
         let qualifier = self.code(seg, 1, e[0]);
         let value = self.text(seg, 2, e[1]);
         let description = self.text(seg, 3, e[2]);
         self.extra(seg, 3);
-        let (Some(qualifier), Some(value), true) = (qualifier, value, ok) else { return };
-        let r = Reference { qualifier, value, description };
+        let (Some(qualifier), Some(value), true) = (qualifier, value, ok) else {
+            return;
+        };
+        let r = Reference {
+            qualifier,
+            value,
+            description,
+        };
         if self.entity.is_some() {
             if let Some(ent) = self.entity_mut() {
                 ent.references.push(r);
@@ -471,11 +629,20 @@ impl Decoder {
         }
         let response = self.response;
         match self.level_data() {
-            Some(l) if response && r.qualifier.as_str() == "NT" && l.administrative_reference.is_none() => {
+            Some(l)
+                if response
+                    && r.qualifier.as_str() == "NT"
+                    && l.administrative_reference.is_none() =>
+            {
                 l.administrative_reference = Some(r.value)
             }
             Some(l) => l.references.push(r),
-            None => self.warn(seg, None, "segment_not_kept", "a REF outside a name, event or service loop is not kept".into()),
+            None => self.warn(
+                seg,
+                None,
+                "segment_not_kept",
+                "a REF outside a name, event or service loop is not kept".into(),
+            ),
         }
     }
 
@@ -485,8 +652,12 @@ impl Decoder {
             let mut loc = self.loc(seg);
             loc.element = None;
             self.issues.push(
-                Issue::error("segment_misplaced", loc, format!("{id} belongs in a name (NM1) loop; it is not kept"))
-                    .ack(AckCode::Segment("2")),
+                Issue::error(
+                    "segment_misplaced",
+                    loc,
+                    format!("{id} belongs in a name (NM1) loop; it is not kept"),
+                )
+                .ack(AckCode::Segment("2")),
             );
             return;
         }
@@ -510,7 +681,12 @@ impl Decoder {
                 let sub = self.code(seg, 7, e[6]);
                 for (i, v) in [(5, e[4]), (6, e[5])] {
                     if !v.is_empty() {
-                        self.warn(seg, Some(i), "element_not_kept", format!("N4{i:02} is not used in a 278 and is not kept"));
+                        self.warn(
+                            seg,
+                            Some(i),
+                            "element_not_kept",
+                            format!("N4{i:02} is not used in a 278 and is not kept"),
+                        );
                     }
                 }
                 self.extra(seg, 7);
@@ -524,7 +700,11 @@ impl Decoder {
             }
             b"PER" => {
                 let e = seg.split::<8>();
-                let function = if self.required(seg, 1, e[0], "contact function") { self.code(seg, 1, e[0]) } else { None };
+                let function = if self.required(seg, 1, e[0], "contact function") {
+                    self.code(seg, 1, e[0])
+                } else {
+                    None
+                };
                 let name = self.text(seg, 2, e[1]);
                 let mut numbers = vec![];
                 for i in 0..3 {
@@ -533,27 +713,48 @@ impl Decoder {
                         continue;
                     }
                     if q.is_empty() || n.is_empty() {
-                        self.issue(seg, 3 + 2 * i, "conditional_element_missing", "2", "a PER number needs both qualifier and number".into(), n);
+                        self.issue(
+                            seg,
+                            3 + 2 * i,
+                            "conditional_element_missing",
+                            "2",
+                            "a PER number needs both qualifier and number".into(),
+                            n,
+                        );
                         continue;
                     }
-                    if let (Some(qualifier), Some(number)) = (self.code(seg, 3 + 2 * i, q), self.text(seg, 4 + 2 * i, n)) {
+                    if let (Some(qualifier), Some(number)) =
+                        (self.code(seg, 3 + 2 * i, q), self.text(seg, 4 + 2 * i, n))
+                    {
                         numbers.push(ContactNumber { qualifier, number });
                     }
                 }
                 self.extra(seg, 8);
                 if let Some(function) = function {
-                    self.entity_mut().expect("entity").contacts.push(Contact { function, name, numbers });
+                    self.entity_mut().expect("entity").contacts.push(Contact {
+                        function,
+                        name,
+                        numbers,
+                    });
                 }
             }
             b"PRV" => {
                 let e = seg.split::<3>();
-                let ok = self.required(seg, 1, e[0], "provider code") & self.required(seg, 2, e[1], "reference qualifier") & self.required(seg, 3, e[2], "taxonomy");
+                let ok = self.required(seg, 1, e[0], "provider code")
+                    & self.required(seg, 2, e[1], "reference qualifier")
+                    & self.required(seg, 3, e[2], "taxonomy");
                 let role = self.code(seg, 1, e[0]);
                 let qualifier = self.code(seg, 2, e[1]);
                 let taxonomy = self.code(seg, 3, e[2]);
                 self.extra(seg, 3);
-                if let (Some(role), Some(qualifier), Some(taxonomy), true) = (role, qualifier, taxonomy, ok) {
-                    self.entity_mut().expect("entity").provider_info = Some(ProviderInfo { role, qualifier, taxonomy });
+                if let (Some(role), Some(qualifier), Some(taxonomy), true) =
+                    (role, qualifier, taxonomy, ok)
+                {
+                    self.entity_mut().expect("entity").provider_info = Some(ProviderInfo {
+                        role,
+                        qualifier,
+                        taxonomy,
+                    });
                 }
             }
             b"DMG" => {
@@ -564,21 +765,35 @@ impl Decoder {
                 let birth_date = self.date8(seg, 2, e[1]);
                 let gender = self.code(seg, 3, e[2]);
                 self.extra(seg, 3);
-                self.entity_mut().expect("entity").demographics = Some(Demographics { birth_date, gender });
+                self.entity_mut().expect("entity").demographics =
+                    Some(Demographics { birth_date, gender });
             }
             b"INS" => {
                 let e = seg.split::<17>();
                 let is_subscriber = self.yes_no(seg, 1, e[0]);
-                let code = if self.required(seg, 2, e[1], "relationship code") { self.code(seg, 2, e[1]) } else { None };
+                let code = if self.required(seg, 2, e[1], "relationship code") {
+                    self.code(seg, 2, e[1])
+                } else {
+                    None
+                };
                 let birth_sequence = self.decimal(seg, 17, e[16]);
                 for (i, v) in e.iter().enumerate().take(16).skip(2) {
                     if !v.is_empty() {
-                        self.warn(seg, Some(i + 1), "element_not_kept", format!("INS{:02} is not used in a 278 and is not kept", i + 1));
+                        self.warn(
+                            seg,
+                            Some(i + 1),
+                            "element_not_kept",
+                            format!("INS{:02} is not used in a 278 and is not kept", i + 1),
+                        );
                     }
                 }
                 self.extra(seg, 17);
                 if let (Some(is_subscriber), Some(code)) = (is_subscriber, code) {
-                    self.entity_mut().expect("entity").relationship = Some(Relationship { is_subscriber, code, birth_sequence });
+                    self.entity_mut().expect("entity").relationship = Some(Relationship {
+                        is_subscriber,
+                        code,
+                        birth_sequence,
+                    });
                 }
             }
             _ => unreachable!("dispatched above"),
@@ -587,11 +802,20 @@ impl Decoder {
 
     fn aaa(&mut self, seg: &Segment) {
         let e = seg.split::<4>();
-        let validity = if self.required(seg, 1, e[0], "valid request indicator") { self.list(seg, 1, e[0]) } else { None };
+        let validity = if self.required(seg, 1, e[0], "valid request indicator") {
+            self.list(seg, 1, e[0])
+        } else {
+            None
+        };
         let reason = self.code(seg, 3, e[2]);
         let follow_up = self.list(seg, 4, e[3]);
         if !e[1].is_empty() {
-            self.warn(seg, Some(2), "element_not_kept", "AAA02 is not used in a 278".into());
+            self.warn(
+                seg,
+                Some(2),
+                "element_not_kept",
+                "AAA02 is not used in a 278".into(),
+            );
         }
         self.extra(seg, 4);
         let Some(validity) = validity else { return };
@@ -603,11 +827,22 @@ impl Decoder {
             Some(Lv::Event) => (Level::Event, None),
             Some(Lv::Service) => (Level::Service, Some(self.lines.len())),
             None => {
-                self.warn(seg, None, "segment_outside_loop", "an AAA before any HL is not kept".into());
+                self.warn(
+                    seg,
+                    None,
+                    "segment_outside_loop",
+                    "an AAA before any HL is not kept".into(),
+                );
                 return;
             }
         };
-        let r = Reject { level, line, validity, reason, follow_up };
+        let r = Reject {
+            level,
+            line,
+            validity,
+            reason,
+            follow_up,
+        };
         match self.level_data() {
             Some(l) => l.rejects.push(r),
             None => self.rejects.push(r),
@@ -620,8 +855,12 @@ impl Decoder {
             let mut loc = self.loc(seg);
             loc.element = None;
             self.issues.push(
-                Issue::error("segment_misplaced", loc, format!("{id} belongs in a 2000E or 2000F loop; it is not kept"))
-                    .ack(AckCode::Segment("2")),
+                Issue::error(
+                    "segment_misplaced",
+                    loc,
+                    format!("{id} belongs in a 2000E or 2000F loop; it is not kept"),
+                )
+                .ack(AckCode::Segment("2")),
             );
             return;
         }
@@ -630,40 +869,71 @@ impl Decoder {
             // the order); the data is kept with its level.
             self.entity = None;
             let id = seg.id_str().to_owned();
-            self.warn(seg, None, "segment_order", format!("{id} follows a name (NM1) loop; it belongs before the names of its level"));
+            self.warn(
+                seg,
+                None,
+                "segment_order",
+                format!("{id} follows a name (NM1) loop; it belongs before the names of its level"),
+            );
         }
         let service_level = self.level == Some(Lv::Service);
         let response = self.response;
         match seg.id() {
             b"TRN" => {
                 let e = seg.split::<4>();
-                let ok = self.required(seg, 1, e[0], "trace type") & self.required(seg, 2, e[1], "trace number") & self.required(seg, 3, e[2], "originating company");
+                let ok = self.required(seg, 1, e[0], "trace type")
+                    & self.required(seg, 2, e[1], "trace number")
+                    & self.required(seg, 3, e[2], "originating company");
                 let kind = self.list(seg, 1, e[0]);
                 let reference = self.text(seg, 2, e[1]);
                 let originator = self.code(seg, 3, e[2]);
                 let secondary = self.text(seg, 4, e[3]);
                 self.extra(seg, 4);
-                if let (Some(kind), Some(reference), Some(originator), true) = (kind, reference, originator, ok) {
-                    self.level_data().expect("level").trace_numbers.push(TraceNumber { kind, reference, originator, secondary });
+                if let (Some(kind), Some(reference), Some(originator), true) =
+                    (kind, reference, originator, ok)
+                {
+                    self.level_data()
+                        .expect("level")
+                        .trace_numbers
+                        .push(TraceNumber {
+                            kind,
+                            reference,
+                            originator,
+                            secondary,
+                        });
                 }
             }
             b"UM" => {
                 let review = self.um(seg);
                 let l = self.level_data().expect("level");
                 if l.review.is_some() {
-                    self.warn(seg, None, "segment_repeated", "a second UM in the loop replaces the first".into());
+                    self.warn(
+                        seg,
+                        None,
+                        "segment_repeated",
+                        "a second UM in the loop replaces the first".into(),
+                    );
                 }
                 self.level_data().expect("level").review = review;
             }
             b"HCR" => {
                 let e = seg.split::<4>();
-                let action = if self.required(seg, 1, e[0], "action code") { self.list(seg, 1, e[0]) } else { None };
+                let action = if self.required(seg, 1, e[0], "action code") {
+                    self.list(seg, 1, e[0])
+                } else {
+                    None
+                };
                 let cert = self.text(seg, 2, e[1]);
                 let reason = self.code(seg, 3, e[2]);
                 let ssop = self.yes_no(seg, 4, e[3]);
                 self.extra(seg, 4);
                 if !response {
-                    self.warn(seg, None, "segment_in_request", "HCR belongs in a response (BHT02 = 11)".into());
+                    self.warn(
+                        seg,
+                        None,
+                        "segment_in_request",
+                        "HCR belongs in a response (BHT02 = 11)".into(),
+                    );
                 }
                 let l = self.level_data().expect("level");
                 l.hcr = true;
@@ -674,11 +944,19 @@ impl Decoder {
             }
             b"DTP" => {
                 let e = seg.split::<3>();
-                let ok = self.required(seg, 1, e[0], "date qualifier") & self.required(seg, 2, e[1], "date format") & self.required(seg, 3, e[2], "date");
+                let ok = self.required(seg, 1, e[0], "date qualifier")
+                    & self.required(seg, 2, e[1], "date format")
+                    & self.required(seg, 3, e[2], "date");
                 let qualifier = self.code(seg, 1, e[0]);
-                let date = if ok { self.period(seg, 3, e[1], e[2]) } else { None };
+                let date = if ok {
+                    self.period(seg, 3, e[1], e[2])
+                } else {
+                    None
+                };
                 self.extra(seg, 3);
-                let (Some(qualifier), Some(date)) = (qualifier, date) else { return };
+                let (Some(qualifier), Some(date)) = (qualifier, date) else {
+                    return;
+                };
                 let l = self.level_data().expect("level");
                 match (response, qualifier.as_str(), date) {
                     (true, "102", DateOrRange::Date(d)) => l.certification.issued = Some(d),
@@ -695,17 +973,34 @@ impl Decoder {
                         continue;
                     }
                     if i >= 12 {
-                        self.issue(seg, i + 1, "too_many_elements", "3", "HI carries at most 12 diagnoses".into(), v);
+                        self.issue(
+                            seg,
+                            i + 1,
+                            "too_many_elements",
+                            "3",
+                            "HI carries at most 12 diagnoses".into(),
+                            v,
+                        );
                         continue;
                     }
                     let c = seg.split_components::<5>(v);
-                    let Some(qualifier) = self.list::<DiagnosisQualifier>(seg, i + 1, c[0]) else { continue };
+                    let Some(qualifier) = self.list::<DiagnosisQualifier>(seg, i + 1, c[0]) else {
+                        continue;
+                    };
                     if c[1].is_empty() {
-                        self.issue(seg, i + 1, "required_element_missing", "1", "a diagnosis needs a code after its qualifier".into(), v);
+                        self.issue(
+                            seg,
+                            i + 1,
+                            "required_element_missing",
+                            "1",
+                            "a diagnosis needs a code after its qualifier".into(),
+                            v,
+                        );
                         continue;
                     }
                     let code = if qualifier.is_icd10() {
-                        self.parse_value(seg, i + 1, c[1], Icd10Cm::parse).map(DiagnosisCode::Icd10Cm)
+                        self.parse_value(seg, i + 1, c[1], Icd10Cm::parse)
+                            .map(DiagnosisCode::Icd10Cm)
                     } else {
                         self.code(seg, i + 1, c[1]).map(DiagnosisCode::Other)
                     };
@@ -713,18 +1008,37 @@ impl Decoder {
                         b"" => None,
                         b"D8" => self.date8(seg, i + 1, c[3]),
                         other => {
-                            self.issue(seg, i + 1, "invalid_code", "7", "a diagnosis date uses format D8".into(), other);
+                            self.issue(
+                                seg,
+                                i + 1,
+                                "invalid_code",
+                                "7",
+                                "a diagnosis date uses format D8".into(),
+                                other,
+                            );
                             None
                         }
                     };
                     if !c[4].is_empty() {
-                        self.warn(seg, Some(i + 1), "element_not_kept", "components after the date of a diagnosis are not kept".into());
+                        self.warn(
+                            seg,
+                            Some(i + 1),
+                            "element_not_kept",
+                            "components after the date of a diagnosis are not kept".into(),
+                        );
                     }
                     if let Some(code) = code {
-                        diagnoses.push(Diagnosis { qualifier, code, date });
+                        diagnoses.push(Diagnosis {
+                            qualifier,
+                            code,
+                            date,
+                        });
                     }
                 }
-                self.level_data().expect("level").diagnoses.extend(diagnoses);
+                self.level_data()
+                    .expect("level")
+                    .diagnoses
+                    .extend(diagnoses);
             }
             b"HSD" => {
                 let e = seg.split::<8>();
@@ -743,7 +1057,8 @@ impl Decoder {
             }
             b"CRC" => {
                 let e = seg.split::<7>();
-                let ok = self.required(seg, 1, e[0], "condition category") & self.required(seg, 2, e[1], "certification condition indicator");
+                let ok = self.required(seg, 1, e[0], "condition category")
+                    & self.required(seg, 2, e[1], "certification condition indicator");
                 let category = self.code(seg, 1, e[0]);
                 let applies = self.yes_no(seg, 2, e[1]);
                 let mut codes = vec![];
@@ -752,7 +1067,14 @@ impl Decoder {
                 }
                 self.extra(seg, 7);
                 if let (Some(category), Some(applies), true) = (category, applies, ok) {
-                    self.level_data().expect("level").conditions.push(Condition { category, applies, codes });
+                    self.level_data()
+                        .expect("level")
+                        .conditions
+                        .push(Condition {
+                            category,
+                            applies,
+                            codes,
+                        });
                 }
             }
             b"CL1" => {
@@ -772,7 +1094,14 @@ impl Decoder {
                     match utf8(v) {
                         Some(s) => elements.push(s.to_owned()),
                         None => {
-                            self.issue(seg, i + 1, "invalid_character", "6", "the value is not valid UTF-8".into(), v);
+                            self.issue(
+                                seg,
+                                i + 1,
+                                "invalid_character",
+                                "6",
+                                "the value is not valid UTF-8".into(),
+                                v,
+                            );
                             elements.push(String::new());
                         }
                     }
@@ -781,37 +1110,68 @@ impl Decoder {
                     elements.pop();
                 }
                 let segment = Code::parse(seg.id_str()).expect("CRn is a code");
-                self.level_data().expect("level").clinical.push(ClinicalSegment { segment, elements });
+                self.level_data()
+                    .expect("level")
+                    .clinical
+                    .push(ClinicalSegment { segment, elements });
             }
             b"PWK" => {
                 let e = seg.split::<7>();
-                let ok = self.required(seg, 1, e[0], "report type") & self.required(seg, 2, e[1], "report transmission");
+                let ok = self.required(seg, 1, e[0], "report type")
+                    & self.required(seg, 2, e[1], "report transmission");
                 let report_type = self.code(seg, 1, e[0]);
                 let transmission = self.code(seg, 2, e[1]);
                 for (i, v) in [(3, e[2]), (4, e[3])] {
                     if !v.is_empty() {
-                        self.warn(seg, Some(i), "element_not_kept", format!("PWK{i:02} is not used in a 278 and is not kept"));
+                        self.warn(
+                            seg,
+                            Some(i),
+                            "element_not_kept",
+                            format!("PWK{i:02} is not used in a 278 and is not kept"),
+                        );
                     }
                 }
                 let control_number = match (e[4], e[5]) {
                     (b"", b"") => None,
                     (b"AC", v) => self.text(seg, 6, v),
                     (q, v) => {
-                        self.issue(seg, 5, "invalid_code", "7", "PWK05 must be AC (attachment control number) when PWK06 is sent".into(), q);
+                        self.issue(
+                            seg,
+                            5,
+                            "invalid_code",
+                            "7",
+                            "PWK05 must be AC (attachment control number) when PWK06 is sent"
+                                .into(),
+                            q,
+                        );
                         self.text(seg, 6, v)
                     }
                 };
                 let description = self.text(seg, 7, e[6]);
                 self.extra(seg, 7);
-                if let (Some(report_type), Some(transmission), true) = (report_type, transmission, ok) {
-                    self.level_data().expect("level").attachments.push(Attachment { report_type, transmission, control_number, description });
+                if let (Some(report_type), Some(transmission), true) =
+                    (report_type, transmission, ok)
+                {
+                    self.level_data()
+                        .expect("level")
+                        .attachments
+                        .push(Attachment {
+                            report_type,
+                            transmission,
+                            control_number,
+                            description,
+                        });
                 }
             }
             b"MSG" => {
                 let e = seg.split::<1>();
                 // Payers pad MSG01 (" NFSS"); the text is kept trimmed.
                 let trimmed = utf8(e[0]).map(str::trim).unwrap_or("");
-                let text = if trimmed.is_empty() { None } else { self.text(seg, 1, trimmed.as_bytes()) };
+                let text = if trimmed.is_empty() {
+                    None
+                } else {
+                    self.text(seg, 1, trimmed.as_bytes())
+                };
                 self.extra(seg, 1);
                 if let Some(t) = text {
                     self.level_data().expect("level").messages.push(t);
@@ -823,8 +1183,12 @@ impl Decoder {
                     let mut loc = self.loc(seg);
                     loc.element = None;
                     self.issues.push(
-                        Issue::error("segment_misplaced", loc, format!("{id} belongs in a 2000F service loop; it is not kept"))
-                            .ack(AckCode::Segment("2")),
+                        Issue::error(
+                            "segment_misplaced",
+                            loc,
+                            format!("{id} belongs in a 2000F service loop; it is not kept"),
+                        )
+                        .ack(AckCode::Segment("2")),
                     );
                     return;
                 }
@@ -833,21 +1197,35 @@ impl Decoder {
                 let dup = l.service.is_some();
                 l.service = service.or(l.service.take());
                 if dup {
-                    self.warn(seg, None, "segment_repeated", "only one SV1/SV2/SV3 per service line; the last one is kept".into());
+                    self.warn(
+                        seg,
+                        None,
+                        "segment_repeated",
+                        "only one SV1/SV2/SV3 per service line; the last one is kept".into(),
+                    );
                 }
             }
             b"TOO" => {
                 let e = seg.split::<3>();
-                let ok = self.required(seg, 1, e[0], "code list qualifier") & self.required(seg, 2, e[1], "tooth number");
+                let ok = self.required(seg, 1, e[0], "code list qualifier")
+                    & self.required(seg, 2, e[1], "tooth number");
                 let qualifier = self.code(seg, 1, e[0]);
                 let number = self.code(seg, 2, e[1]);
                 let mut surfaces = vec![];
-                for c in seg.components(e[2]).filter(|c| !c.is_empty()).collect::<Vec<_>>() {
+                for c in seg
+                    .components(e[2])
+                    .filter(|c| !c.is_empty())
+                    .collect::<Vec<_>>()
+                {
                     surfaces.extend(self.code(seg, 3, c));
                 }
                 self.extra(seg, 3);
                 if let (Some(qualifier), Some(number), true) = (qualifier, number, ok) {
-                    self.level_data().expect("level").teeth.push(Tooth { qualifier, number, surfaces });
+                    self.level_data().expect("level").teeth.push(Tooth {
+                        qualifier,
+                        number,
+                        surfaces,
+                    });
                 }
             }
             _ => unreachable!("dispatched above"),
@@ -856,11 +1234,17 @@ impl Decoder {
 
     fn um(&mut self, seg: &Segment) -> Option<ReviewInfo> {
         let e = seg.split::<9>();
-        let ok = self.required(seg, 1, e[0], "request category") & self.required(seg, 2, e[1], "certification type");
+        let ok = self.required(seg, 1, e[0], "request category")
+            & self.required(seg, 2, e[1], "certification type");
         let category = self.list(seg, 1, e[0]);
         let certification_type = self.list(seg, 2, e[1]);
         if certification_type == Some(CertificationType::Reconsideration) {
-            self.warn(seg, Some(2), "unconfirmed_code", "UM02 = N (reconsideration) is not confirmed for 005010X217".into());
+            self.warn(
+                seg,
+                Some(2),
+                "unconfirmed_code",
+                "UM02 = N (reconsideration) is not confirmed for 005010X217".into(),
+            );
         }
         let service_type = self.code(seg, 3, e[2]);
         let location = if e[3].is_empty() {
@@ -870,9 +1254,17 @@ impl Decoder {
             let code = self.code(seg, 4, c[0]);
             let qualifier = self.code(seg, 4, c[1]);
             if c[1].is_empty() {
-                self.issue(seg, 4, "required_element_missing", "1", "UM04 needs a qualifier after the code (e.g. 11:B)".into(), e[3]);
+                self.issue(
+                    seg,
+                    4,
+                    "required_element_missing",
+                    "1",
+                    "UM04 needs a qualifier after the code (e.g. 11:B)".into(),
+                    e[3],
+                );
             }
-            code.zip(qualifier).map(|(code, qualifier)| ServiceLocation { code, qualifier })
+            code.zip(qualifier)
+                .map(|(code, qualifier)| ServiceLocation { code, qualifier })
         };
         let related_causes = if e[4].is_empty() {
             None
@@ -882,12 +1274,21 @@ impl Decoder {
             for v in &c[..3] {
                 causes.extend(self.code(seg, 5, v));
             }
-            Some(RelatedCauses { causes, state: self.code(seg, 5, c[3]), country: self.code(seg, 5, c[4]) })
+            Some(RelatedCauses {
+                causes,
+                state: self.code(seg, 5, c[3]),
+                country: self.code(seg, 5, c[4]),
+            })
         };
         let level_of_service = self.list(seg, 6, e[5]);
         for (i, v) in [(7, e[6]), (8, e[7])] {
             if !v.is_empty() {
-                self.warn(seg, Some(i), "element_not_kept", format!("UM{i:02} is not used in a 278 and is not kept"));
+                self.warn(
+                    seg,
+                    Some(i),
+                    "element_not_kept",
+                    format!("UM{i:02} is not used in a 278 and is not kept"),
+                );
             }
         }
         let release_of_information = self.code(seg, 9, e[8]);
@@ -910,7 +1311,14 @@ impl Decoder {
         let c = seg.split_components::<8>(v);
         let qualifier = self.list::<ProcedureQualifier>(seg, el, c[0])?;
         if c[1].is_empty() {
-            self.issue(seg, el, "required_element_missing", "1", "the procedure composite needs a code".into(), v);
+            self.issue(
+                seg,
+                el,
+                "required_element_missing",
+                "1",
+                "the procedure composite needs a code".into(),
+                v,
+            );
             return None;
         }
         let mut modifiers = vec![];
@@ -919,7 +1327,12 @@ impl Decoder {
         }
         let description = self.text(seg, el, c[6]);
         if !c[7].is_empty() {
-            self.warn(seg, Some(el), "element_not_kept", "the product/service id (component 8) is not kept".into());
+            self.warn(
+                seg,
+                Some(el),
+                "element_not_kept",
+                "the product/service id (component 8) is not kept".into(),
+            );
         }
         let code = utf8(c[1]).unwrap_or("");
         match Procedure::new(qualifier, code, modifiers, description) {
@@ -935,7 +1348,11 @@ impl Decoder {
         match seg.id() {
             b"SV1" => {
                 let e = seg.split::<21>();
-                let procedure = if self.required(seg, 1, e[0], "procedure") { self.procedure(seg, 1, e[0]) } else { None };
+                let procedure = if self.required(seg, 1, e[0], "procedure") {
+                    self.procedure(seg, 1, e[0])
+                } else {
+                    None
+                };
                 let charge = self.decimal(seg, 2, e[1]);
                 let unit = self.list(seg, 3, e[2]);
                 let quantity = self.decimal(seg, 4, e[3]);
@@ -943,39 +1360,83 @@ impl Decoder {
                 let epsdt = self.yes_no(seg, 11, e[10]);
                 for (i, v) in e.iter().enumerate().take(20).skip(5) {
                     if i != 10 && !v.is_empty() {
-                        self.warn(seg, Some(i + 1), "element_not_kept", format!("SV1{:02} is not used in a 278 and is not kept", i + 1));
+                        self.warn(
+                            seg,
+                            Some(i + 1),
+                            "element_not_kept",
+                            format!("SV1{:02} is not used in a 278 and is not kept", i + 1),
+                        );
                     }
                 }
                 self.extra(seg, 20);
-                Some(Service::Professional { procedure: procedure?, charge, unit, quantity, place_of_service, epsdt })
+                Some(Service::Professional {
+                    procedure: procedure?,
+                    charge,
+                    unit,
+                    quantity,
+                    place_of_service,
+                    epsdt,
+                })
             }
             b"SV2" => {
                 let e = seg.split::<10>();
                 let revenue_code = self.code(seg, 1, e[0]);
-                let procedure = if e[1].is_empty() { None } else { self.procedure(seg, 2, e[1]) };
+                let procedure = if e[1].is_empty() {
+                    None
+                } else {
+                    self.procedure(seg, 2, e[1])
+                };
                 if e[0].is_empty() && e[1].is_empty() {
-                    self.issue(seg, 1, "conditional_element_missing", "2", "SV2 needs SV201 (revenue code) or SV202 (procedure)".into(), b"");
+                    self.issue(
+                        seg,
+                        1,
+                        "conditional_element_missing",
+                        "2",
+                        "SV2 needs SV201 (revenue code) or SV202 (procedure)".into(),
+                        b"",
+                    );
                 }
                 let charge = self.decimal(seg, 3, e[2]);
                 let unit = self.list(seg, 4, e[3]);
                 let quantity = self.decimal(seg, 5, e[4]);
                 let rate = self.decimal(seg, 6, e[5]);
                 self.extra(seg, 6);
-                Some(Service::Institutional { revenue_code, procedure, charge, unit, quantity, rate })
+                Some(Service::Institutional {
+                    revenue_code,
+                    procedure,
+                    charge,
+                    unit,
+                    quantity,
+                    rate,
+                })
             }
             _ => {
                 let e = seg.split::<6>();
-                let procedure = if self.required(seg, 1, e[0], "procedure") { self.procedure(seg, 1, e[0]) } else { None };
+                let procedure = if self.required(seg, 1, e[0], "procedure") {
+                    self.procedure(seg, 1, e[0])
+                } else {
+                    None
+                };
                 let charge = self.decimal(seg, 2, e[1]);
                 let place_of_service = self.code(seg, 3, e[2]);
                 for (i, v) in [(4, e[3]), (5, e[4])] {
                     if !v.is_empty() {
-                        self.warn(seg, Some(i), "element_not_kept", format!("SV3{i:02} is not used in a 278 and is not kept"));
+                        self.warn(
+                            seg,
+                            Some(i),
+                            "element_not_kept",
+                            format!("SV3{i:02} is not used in a 278 and is not kept"),
+                        );
                     }
                 }
                 let quantity = self.decimal(seg, 6, e[5]);
                 self.extra(seg, 6);
-                Some(Service::Dental { procedure: procedure?, charge, place_of_service, quantity })
+                Some(Service::Dental {
+                    procedure: procedure?,
+                    charge,
+                    place_of_service,
+                    quantity,
+                })
             }
         }
     }
@@ -984,7 +1445,12 @@ impl Decoder {
         let Some(reference) = self.reference.take() else {
             if self.bht_location.segment_id.is_none() {
                 self.issues.push(
-                    Issue::error("required_segment_missing", self.base.clone(), "the 278 has no BHT segment").ack(AckCode::Segment("3")),
+                    Issue::error(
+                        "required_segment_missing",
+                        self.base.clone(),
+                        "the 278 has no BHT segment",
+                    )
+                    .ack(AckCode::Segment("3")),
                 );
             }
             return (None, self.issues);
@@ -992,7 +1458,10 @@ impl Decoder {
         let response = self.response;
         let mut issues = self.issues;
         let missing = |issues: &mut Vec<Issue>, loc: &Location, what: &str| {
-            issues.push(Issue::error("required_segment_missing", loc.clone(), what.to_owned()).ack(AckCode::Segment("3")));
+            issues.push(
+                Issue::error("required_segment_missing", loc.clone(), what.to_owned())
+                    .ack(AckCode::Segment("3")),
+            );
         };
         let lines_data = std::mem::take(&mut self.lines);
         let mut services = Vec::with_capacity(lines_data.len());
@@ -1002,11 +1471,22 @@ impl Decoder {
             let message = if response { None } else { messages.pop() };
             if !response {
                 for m in messages.drain(..) {
-                    issues.push(Issue::warning("segment_repeated", l.hl_location.clone(), format!("only one MSG per service line is kept; dropped {:?}", m.as_str())));
+                    issues.push(Issue::warning(
+                        "segment_repeated",
+                        l.hl_location.clone(),
+                        format!(
+                            "only one MSG per service line is kept; dropped {:?}",
+                            m.as_str()
+                        ),
+                    ));
                 }
             }
             let traces = std::mem::take(&mut l.trace_numbers);
-            let (line_traces, echo_traces) = if response { (traces, vec![]) } else { (vec![], traces) };
+            let (line_traces, echo_traces) = if response {
+                (traces, vec![])
+            } else {
+                (vec![], traces)
+            };
             let approved_units = l.service.as_ref().and_then(Service::quantity).cloned();
             let event_action = self.event.action;
             if response {
@@ -1049,13 +1529,25 @@ impl Decoder {
                 message,
                 providers: l.providers,
             });
-            for (what, n) in [("HI", l.diagnoses.len()), ("CRC", l.conditions.len()), ("CR*", l.clinical.len())] {
+            for (what, n) in [
+                ("HI", l.diagnoses.len()),
+                ("CRC", l.conditions.len()),
+                ("CR*", l.clinical.len()),
+            ] {
                 if n > 0 {
-                    issues.push(Issue::warning("segment_not_kept", l.hl_location.clone(), format!("{what} in a 2000F service loop is not kept")));
+                    issues.push(Issue::warning(
+                        "segment_not_kept",
+                        l.hl_location.clone(),
+                        format!("{what} in a 2000F service loop is not kept"),
+                    ));
                 }
             }
             if l.institutional.is_some() {
-                issues.push(Issue::warning("segment_not_kept", l.hl_location.clone(), "CL1 in a 2000F service loop is not kept".to_owned()));
+                issues.push(Issue::warning(
+                    "segment_not_kept",
+                    l.hl_location.clone(),
+                    "CL1 in a 2000F service loop is not kept".to_owned(),
+                ));
             }
         }
         let mut ev = std::mem::take(&mut self.event);
@@ -1064,14 +1556,26 @@ impl Decoder {
         let event_message = if response { None } else { ev_messages.pop() };
         if !response {
             for m in ev_messages.drain(..) {
-                issues.push(Issue::warning("segment_repeated", ev_loc.clone(), format!("only one MSG per event is kept; dropped {:?}", m.as_str())));
+                issues.push(Issue::warning(
+                    "segment_repeated",
+                    ev_loc.clone(),
+                    format!("only one MSG per event is kept; dropped {:?}", m.as_str()),
+                ));
             }
         }
         if !ev.services_ok() {
-            issues.push(Issue::warning("segment_not_kept", ev_loc.clone(), "SV1/SV2/SV3/TOO in the 2000E event loop are not kept".to_owned()));
+            issues.push(Issue::warning(
+                "segment_not_kept",
+                ev_loc.clone(),
+                "SV1/SV2/SV3/TOO in the 2000E event loop are not kept".to_owned(),
+            ));
         }
         let ev_traces = std::mem::take(&mut ev.trace_numbers);
-        let (dec_traces, echo_traces) = if response { (ev_traces, vec![]) } else { (vec![], ev_traces) };
+        let (dec_traces, echo_traces) = if response {
+            (ev_traces, vec![])
+        } else {
+            (vec![], ev_traces)
+        };
         let event = match (ev.seen, ev.review.take()) {
             (true, Some(review)) => Some(PatientEvent {
                 trace_numbers: echo_traces,
@@ -1089,7 +1593,11 @@ impl Decoder {
             }),
             (true, None) => {
                 if !(response && (!ev.rejects.is_empty() || ev.hcr)) || ev.has_echo() {
-                    missing(&mut issues, &ev_loc, "the 2000E patient event has no UM; its echoed details are not kept");
+                    missing(
+                        &mut issues,
+                        &ev_loc,
+                        "the 2000E patient event has no UM; its echoed details are not kept",
+                    );
                 }
                 None
             }
@@ -1105,7 +1613,11 @@ impl Decoder {
             ] {
                 if !present {
                     ok = false;
-                    missing(&mut issues, &self.base, &format!("the 278 request has no {what}"));
+                    missing(
+                        &mut issues,
+                        &self.base,
+                        &format!("the 278 request has no {what}"),
+                    );
                 }
             }
             if !ok {
@@ -1128,10 +1640,18 @@ impl Decoder {
         }
         let mut rejects = std::mem::take(&mut self.rejects);
         rejects.append(&mut ev.rejects);
-        if ev.seen && !ev.hcr && rejects.is_empty() && line_decisions.iter().all(|l| l.action.is_none()) {
+        if ev.seen
+            && !ev.hcr
+            && rejects.is_empty()
+            && line_decisions.iter().all(|l| l.action.is_none())
+        {
             issues.push(
-                Issue::error("no_decision", ev_loc.clone(), "the response carries no HCR and no AAA: there is no decision in it")
-                    .ack(AckCode::Segment("3")),
+                Issue::error(
+                    "no_decision",
+                    ev_loc.clone(),
+                    "the response carries no HCR and no AAA: there is no decision in it",
+                )
+                .ack(AckCode::Segment("3")),
             );
         }
         let status = overall_status(ev.action, &line_decisions, &rejects);
@@ -1184,7 +1704,14 @@ impl LevelData {
 }
 
 fn empty_address() -> Address {
-    Address { lines: vec![], city: None, state: None, postal_code: None, country: None, country_subdivision: None }
+    Address {
+        lines: vec![],
+        city: None,
+        state: None,
+        postal_code: None,
+        country: None,
+        country_subdivision: None,
+    }
 }
 
 /// The 2010E loop a patient-event name belongs to, by its NM101 role.
@@ -1234,13 +1761,19 @@ pub fn decode(tx: &Transaction, base: &Location) -> (Option<Message278>, Vec<Iss
             if st.element(1) != b"278" {
                 let loc = d.loc(&st).with_element(1);
                 d.issues.push(
-                    Issue::error("not_a_278", loc, "the transaction set is not a 278").value(st.element(1)).ack(AckCode::Element("7")),
+                    Issue::error("not_a_278", loc, "the transaction set is not a 278")
+                        .value(st.element(1))
+                        .ack(AckCode::Element("7")),
                 );
                 return (None, d.issues);
             }
         }
         _ => {
-            d.issues.push(Issue::error("st_missing", base.clone(), "the transaction set does not start with ST"));
+            d.issues.push(Issue::error(
+                "st_missing",
+                base.clone(),
+                "the transaction set does not start with ST",
+            ));
             return (None, d.issues);
         }
     }

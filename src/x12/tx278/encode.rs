@@ -2,7 +2,7 @@
 //! (ST/SE, GS/GE, ISA/IEA) is the caller's, through `InterchangeWriter`.
 
 use crate::domain::*;
-use crate::x12::writer::Writer;
+use crate::x12::writer::{Stamp, Writer};
 
 use super::decode::event_provider_loop;
 
@@ -29,7 +29,10 @@ fn nm1(w: &mut Writer, e: &Entity) {
 
 fn refs(w: &mut Writer, refs: &[Reference]) {
     for r in refs {
-        w.seg("REF").e(r.qualifier.as_str()).e(r.value.as_str()).opt(r.description.as_ref());
+        w.seg("REF")
+            .e(r.qualifier.as_str())
+            .e(r.value.as_str())
+            .opt(r.description.as_ref());
     }
 }
 
@@ -41,7 +44,12 @@ fn address(w: &mut Writer, e: &Entity) {
                 w.e(l.as_str());
             }
         }
-        if a.city.is_some() || a.state.is_some() || a.postal_code.is_some() || a.country.is_some() || a.country_subdivision.is_some() {
+        if a.city.is_some()
+            || a.state.is_some()
+            || a.postal_code.is_some()
+            || a.country.is_some()
+            || a.country_subdivision.is_some()
+        {
             w.seg("N4")
                 .opt(a.city.as_ref())
                 .opt(a.state.as_ref())
@@ -65,13 +73,20 @@ fn contacts(w: &mut Writer, e: &Entity) {
 
 fn prv(w: &mut Writer, e: &Entity) {
     if let Some(p) = &e.provider_info {
-        w.seg("PRV").e(p.role.as_str()).e(p.qualifier.as_str()).e(p.taxonomy.as_str());
+        w.seg("PRV")
+            .e(p.role.as_str())
+            .e(p.qualifier.as_str())
+            .e(p.taxonomy.as_str());
     }
 }
 
 fn aaa(w: &mut Writer, rejects: &[&Reject]) {
     for r in rejects {
-        w.seg("AAA").e(r.validity.code()).e("").opt(r.reason.as_ref()).opt(r.follow_up.map(|f| f.code()));
+        w.seg("AAA")
+            .e(r.validity.code())
+            .e("")
+            .opt(r.reason.as_ref())
+            .opt(r.follow_up.map(|f| f.code()));
     }
 }
 
@@ -84,10 +99,15 @@ fn entity(w: &mut Writer, e: &Entity, rejects: &[&Reject]) {
     aaa(w, rejects);
     prv(w, e);
     if let Some(d) = &e.demographics {
-        w.seg("DMG").opt(d.birth_date.map(|_| "D8")).opt(d.birth_date.map(Date::to_x12)).opt(d.gender.as_ref());
+        w.seg("DMG")
+            .opt(d.birth_date.map(|_| "D8"))
+            .opt(d.birth_date.map(Date::to_x12))
+            .opt(d.gender.as_ref());
     }
     if let Some(r) = &e.relationship {
-        w.seg("INS").e(if r.is_subscriber { "Y" } else { "N" }).e(r.code.as_str());
+        w.seg("INS")
+            .e(if r.is_subscriber { "Y" } else { "N" })
+            .e(r.code.as_str());
         for _ in 3..=16 {
             w.e("");
         }
@@ -97,12 +117,19 @@ fn entity(w: &mut Writer, e: &Entity, rejects: &[&Reject]) {
 
 fn trn(w: &mut Writer, traces: &[TraceNumber]) {
     for t in traces {
-        w.seg("TRN").e(t.kind.code()).e(t.reference.as_str()).e(t.originator.as_str()).opt(t.secondary.as_ref());
+        w.seg("TRN")
+            .e(t.kind.code())
+            .e(t.reference.as_str())
+            .e(t.originator.as_str())
+            .opt(t.secondary.as_ref());
     }
 }
 
 fn um(w: &mut Writer, r: &ReviewInfo) {
-    w.seg("UM").e(r.category.code()).e(r.certification_type.code()).opt(r.service_type.as_ref());
+    w.seg("UM")
+        .e(r.category.code())
+        .e(r.certification_type.code())
+        .opt(r.service_type.as_ref());
     match &r.location {
         Some(l) => w.c(&[l.code.as_str(), l.qualifier.as_str()]),
         None => w.e(""),
@@ -117,13 +144,26 @@ fn um(w: &mut Writer, r: &ReviewInfo) {
         }
         None => w.e(""),
     };
-    w.opt(r.level_of_service.map(|l| l.code())).e("").e("").opt(r.release_of_information.as_ref());
+    w.opt(r.level_of_service.map(|l| l.code()))
+        .e("")
+        .e("")
+        .opt(r.release_of_information.as_ref());
 }
 
 #[allow(clippy::too_many_arguments)]
-fn hcr(w: &mut Writer, action: Option<ActionCode>, cert: Option<&Text>, reason: Option<&Code>, ssop: Option<bool>) {
+fn hcr(
+    w: &mut Writer,
+    action: Option<ActionCode>,
+    cert: Option<&Text>,
+    reason: Option<&Code>,
+    ssop: Option<bool>,
+) {
     if let Some(a) = action {
-        w.seg("HCR").e(a.code()).opt(cert).opt(reason).opt(ssop.map(|b| if b { "Y" } else { "N" }));
+        w.seg("HCR")
+            .e(a.code())
+            .opt(cert)
+            .opt(reason)
+            .opt(ssop.map(|b| if b { "Y" } else { "N" }));
     }
 }
 
@@ -200,7 +240,14 @@ fn procedure(p: &Procedure) -> Vec<&str> {
 
 fn service(w: &mut Writer, s: &Service, units: Option<&Decimal>) {
     match s {
-        Service::Professional { procedure: p, charge, unit, quantity, place_of_service, epsdt } => {
+        Service::Professional {
+            procedure: p,
+            charge,
+            unit,
+            quantity,
+            place_of_service,
+            epsdt,
+        } => {
             w.seg("SV1")
                 .c(&procedure(p))
                 .opt(charge.as_ref())
@@ -212,15 +259,30 @@ fn service(w: &mut Writer, s: &Service, units: Option<&Decimal>) {
             }
             w.opt(epsdt.map(|b| if b { "Y" } else { "N" }));
         }
-        Service::Institutional { revenue_code, procedure: p, charge, unit, quantity, rate } => {
+        Service::Institutional {
+            revenue_code,
+            procedure: p,
+            charge,
+            unit,
+            quantity,
+            rate,
+        } => {
             w.seg("SV2").opt(revenue_code.as_ref());
             match p {
                 Some(p) => w.c(&procedure(p)),
                 None => w.e(""),
             };
-            w.opt(charge.as_ref()).opt(unit.map(|u| u.code())).opt(units.or(quantity.as_ref())).opt(rate.as_ref());
+            w.opt(charge.as_ref())
+                .opt(unit.map(|u| u.code()))
+                .opt(units.or(quantity.as_ref()))
+                .opt(rate.as_ref());
         }
-        Service::Dental { procedure: p, charge, place_of_service, quantity } => {
+        Service::Dental {
+            procedure: p,
+            charge,
+            place_of_service,
+            quantity,
+        } => {
             w.seg("SV3")
                 .c(&procedure(p))
                 .opt(charge.as_ref())
@@ -249,7 +311,12 @@ struct EventParts<'a> {
     traces: &'a [TraceNumber],
     rejects: Vec<&'a Reject>,
     review: Option<&'a ReviewInfo>,
-    hcr: (Option<ActionCode>, Option<&'a Text>, Option<&'a Code>, Option<bool>),
+    hcr: (
+        Option<ActionCode>,
+        Option<&'a Text>,
+        Option<&'a Code>,
+        Option<bool>,
+    ),
     references: &'a [Reference],
     admin_ref: Option<&'a Text>,
     dates: &'a [EventDate],
@@ -281,7 +348,9 @@ fn event_level(w: &mut Writer, ev: Option<&PatientEvent>, p: EventParts) {
     }
     if let Some(ev) = ev {
         for c in &ev.conditions {
-            w.seg("CRC").e(c.category.as_str()).e(if c.applies { "Y" } else { "N" });
+            w.seg("CRC")
+                .e(c.category.as_str())
+                .e(if c.applies { "Y" } else { "N" });
             for code in c.codes.iter().take(5) {
                 w.e(code.as_str());
             }
@@ -311,7 +380,13 @@ struct Hl {
 }
 
 impl Hl {
-    fn write(&mut self, w: &mut Writer, parent: Option<usize>, code: &str, children: bool) -> usize {
+    fn write(
+        &mut self,
+        w: &mut Writer,
+        parent: Option<usize>,
+        code: &str,
+        children: bool,
+    ) -> usize {
         let id = self.next;
         self.next += 1;
         w.seg("HL")
@@ -323,21 +398,25 @@ impl Hl {
     }
 }
 
-fn sort_providers<'a>(providers: &'a [Entity], response: bool) -> Vec<&'a Entity> {
+fn sort_providers(providers: &[Entity], response: bool) -> Vec<&Entity> {
     // 2010EA, then 2010EB, then 2010EC, each in the order given.
     let mut v: Vec<&Entity> = providers.iter().collect();
     v.sort_by_key(|e| event_provider_loop(e.role.as_str(), response));
     v
 }
 
-/// Writes a 278 request body (BHT through the last 2000F).
-pub fn write_request(w: &mut Writer, r: &AuthorizationRequest) {
+/// Writes a 278 request body (BHT through the last 2000F). BHT04/05 are required: without a
+/// creation date and time in the request, `stamp` fills them.
+pub fn write_request(w: &mut Writer, r: &AuthorizationRequest, stamp: Stamp) {
     w.seg("BHT")
         .e("0007")
         .e(r.purpose.code())
         .e(r.submitter_reference.as_str())
-        .opt(r.created_date.map(Date::to_x12))
-        .opt(r.created_time.as_ref())
+        .e(&r.created_date.unwrap_or(stamp.date).to_x12())
+        .e(r.created_time
+            .as_ref()
+            .map_or(stamp.hhmm(), |t| t.as_str().to_owned())
+            .as_str())
         .opt(r.transaction_type.as_ref());
     let mut hl = Hl { next: 1 };
     let a = hl.write(w, None, "20", true);
@@ -391,7 +470,13 @@ fn service_level(w: &mut Writer, line: &ServiceLine, d: Option<&LineDecision>, r
         um(w, r);
     }
     if let Some(d) = d {
-        hcr(w, d.action, d.certification_number.as_ref(), d.reason.as_ref(), d.second_surgical_opinion);
+        hcr(
+            w,
+            d.action,
+            d.certification_number.as_ref(),
+            d.reason.as_ref(),
+            d.second_surgical_opinion,
+        );
     }
     refs(w, &line.references);
     if let Some(a) = d.and_then(|d| d.administrative_reference.as_ref()) {
@@ -405,7 +490,11 @@ fn service_level(w: &mut Writer, line: &ServiceLine, d: Option<&LineDecision>, r
         service(w, s, d.and_then(|d| d.approved_units.as_ref()));
     }
     teeth(w, &line.teeth);
-    let quantity = if response { d.and_then(|d| d.approved_quantity.as_ref()) } else { line.quantity.as_ref() };
+    let quantity = if response {
+        d.and_then(|d| d.approved_quantity.as_ref())
+    } else {
+        line.quantity.as_ref()
+    };
     if let Some(q) = quantity {
         hsd(w, q);
     }
@@ -424,16 +513,21 @@ fn service_level(w: &mut Writer, line: &ServiceLine, d: Option<&LineDecision>, r
 }
 
 /// Writes a 278 response body: the echoed request with the decision at each level.
-pub fn write_response(w: &mut Writer, r: &AuthorizationResponse) {
+/// Without a creation date and time in the response, `stamp` fills BHT04/05.
+pub fn write_response(w: &mut Writer, r: &AuthorizationResponse, stamp: Stamp) {
     let d = &r.decision;
     w.seg("BHT")
         .e("0007")
         .e("11")
         .e(r.submitter_reference.as_str())
-        .opt(r.created_date.map(Date::to_x12))
-        .opt(r.created_time.as_ref())
+        .e(&r.created_date.unwrap_or(stamp.date).to_x12())
+        .e(r.created_time
+            .as_ref()
+            .map_or(stamp.hhmm(), |t| t.as_str().to_owned())
+            .as_str())
         .opt(r.transaction_type.as_ref());
-    let at = |level: Level| -> Vec<&Reject> { d.rejects.iter().filter(|x| x.level == level).collect() };
+    let at =
+        |level: Level| -> Vec<&Reject> { d.rejects.iter().filter(|x| x.level == level).collect() };
     let mut hl = Hl { next: 1 };
     let has_event = r.event.is_some() || d.action.is_some() || !at(Level::Event).is_empty();
     let has_sub = r.subscriber.is_some() || has_event;
@@ -480,7 +574,12 @@ pub fn write_response(w: &mut Writer, r: &AuthorizationResponse) {
             traces: &d.trace_numbers,
             rejects: at(Level::Event),
             review: ev.map(|e| &e.review),
-            hcr: (d.action, d.certification_number.as_ref(), d.reason.as_ref(), d.second_surgical_opinion),
+            hcr: (
+                d.action,
+                d.certification_number.as_ref(),
+                d.reason.as_ref(),
+                d.second_surgical_opinion,
+            ),
             references: ev.map_or(&[][..], |e| &e.references[..]),
             admin_ref: d.administrative_reference.as_ref(),
             dates: ev.map_or(&[][..], |e| &e.dates[..]),
@@ -497,7 +596,11 @@ pub fn write_response(w: &mut Writer, r: &AuthorizationResponse) {
     for (i, line) in r.services.iter().enumerate() {
         hl.write(w, Some(e), "SS", false);
         let ld = d.lines.iter().find(|l| l.line == i + 1);
-        let echo_rejects: Vec<&Reject> = d.rejects.iter().filter(|x| x.level == Level::Service && x.line == Some(i + 1)).collect();
+        let echo_rejects: Vec<&Reject> = d
+            .rejects
+            .iter()
+            .filter(|x| x.level == Level::Service && x.line == Some(i + 1))
+            .collect();
         if ld.is_none() && !echo_rejects.is_empty() {
             trn(w, &[]);
             aaa(w, &echo_rejects);

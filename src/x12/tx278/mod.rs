@@ -47,7 +47,9 @@ pub struct DecodedFile {
 impl DecodedFile {
     /// Every issue, envelope ones first.
     pub fn all_issues(&self) -> impl Iterator<Item = &Issue> {
-        self.issues.iter().chain(self.transactions.iter().flat_map(|t| t.issues.iter()))
+        self.issues
+            .iter()
+            .chain(self.transactions.iter().flat_map(|t| t.issues.iter()))
     }
 }
 
@@ -64,20 +66,22 @@ pub fn decode_all(data: &[u8]) -> DecodedFile {
                 let header = tracker.transaction(&tx);
                 if header.id != "278" {
                     out.transactions.push(Decoded {
-                        issues: vec![
-                            Issue::warning(
-                                "not_a_278",
-                                header.location.clone(),
-                                format!("transaction set {} is not a 278 and was skipped", header.id),
-                            ),
-                        ],
+                        issues: vec![Issue::warning(
+                            "not_a_278",
+                            header.location.clone(),
+                            format!("transaction set {} is not a 278 and was skipped", header.id),
+                        )],
                         transaction: header,
                         message: None,
                     });
                     continue;
                 }
                 let (message, issues) = decode(&tx, &header.location);
-                out.transactions.push(Decoded { transaction: header, message, issues });
+                out.transactions.push(Decoded {
+                    transaction: header,
+                    message,
+                    issues,
+                });
             }
             Err(e) => out.issues.extend(e.issues),
         }
@@ -121,7 +125,11 @@ pub fn encode_responses(
 
 fn alloc(controls: &dyn ControlNumbers, kind: ControlKind, partner: &str) -> Result<u64, X12Error> {
     controls.next(kind, partner).map_err(|e| {
-        X12Error::one(Issue::error("control_number", Default::default(), format!("no control number could be reserved: {e}")))
+        X12Error::one(Issue::error(
+            "control_number",
+            Default::default(),
+            format!("no control number could be reserved: {e}"),
+        ))
     })
 }
 
@@ -130,7 +138,7 @@ fn encode_with<T>(
     settings: &EnvelopeSettings,
     controls: &dyn ControlNumbers,
     stamp: Stamp,
-    body: fn(&mut crate::x12::writer::Writer, &T),
+    body: fn(&mut crate::x12::writer::Writer, &T, Stamp),
 ) -> Result<Vec<u8>, X12Error> {
     let partner = settings.partner();
     let isa = alloc(controls, ControlKind::Interchange, &partner)?;
@@ -140,7 +148,7 @@ fn encode_with<T>(
     for item in items {
         let st = alloc(controls, ControlKind::Transaction, &partner)?;
         let w = iw.begin_transaction("278", st, VERSION);
-        body(w, item);
+        body(w, item, stamp);
         if let Some(e) = w.error() {
             let mut e = e.clone();
             e.message = format!("{} (transaction {})", e.message, st);
