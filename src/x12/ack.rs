@@ -46,9 +46,10 @@
 //! has at most 4 characters, else the standard loop number of an implementation-guide loop id
 //! (`2010B` -> `2010`, as is common practice), else nothing; IK404 is the bad value cut to 99
 //! characters, or left out when it holds a delimiter or a character outside the X12 extended
-//! character set. At most [`MAX_IK3_PER_SET`] IK3 per set, [`MAX_IK4_PER_IK3`] IK4 per IK3,
-//! and 5 codes in IK5 and AK9 are written; what is left out is noted (and still counts for
-//! acceptance).
+//! character set. At most [`MAX_IK3_PER_SET`] IK3 per set, [`MAX_IK4_PER_IK3`] IK4 per IK3
+//! (errors first), and 5 codes in IK5 and AK9 are written (errors first; in IK5 the `5` / `I5`
+//! that points at the IK3 segments is always kept); what is left out is noted in
+//! [`Generated999::notes`] and still counts for acceptance.
 //!
 //! # Writing a TA1 ([`generate_ta1`])
 //!
@@ -1290,9 +1291,12 @@ fn note(issue: &Issue, msg: String) -> Issue {
     n
 }
 
-/// The codes of a list, errors first, without repeats, at most 5.
+/// The codes of a list, errors first, without repeats, at most 5: when there are more, the
+/// codes in `keep` stay (IK502 `5` / `I5` must not be lost while IK3 segments are listed) and
+/// the last others are left out (and noted).
 fn top_codes(
     codes: &[(String, Severity)],
+    keep: &[&str],
     describe: fn(&str) -> Option<&'static str>,
     what: &str,
     loc: &Location,
@@ -1306,14 +1310,19 @@ fn top_codes(
             }
         }
     }
-    if out.len() > 5 {
-        let left: Vec<String> = out[5..].iter().map(|c| c.code.clone()).collect();
+    let mut left = vec![];
+    while out.len() > 5 {
+        let Some(i) = out.iter().rposition(|c| !keep.contains(&c.code.as_str())) else {
+            break;
+        };
+        left.insert(0, out.remove(i).code);
+    }
+    if !left.is_empty() {
         notes.push(Issue::warning(
             "ack_note",
             loc.clone(),
             format!("{what} holds 5 codes; left out: {}", left.join(", ")),
         ));
-        out.truncate(5);
     }
     out
 }
@@ -1568,7 +1577,14 @@ fn plan_transaction(
     let errors = if code == "A" {
         vec![]
     } else {
-        top_codes(&tx_codes, transaction_error_description, "IK5", &loc, notes)
+        top_codes(
+            &tx_codes,
+            &["5", "I5"],
+            transaction_error_description,
+            "IK5",
+            &loc,
+            notes,
+        )
     };
     Some(AcknowledgedTransaction {
         transaction_set_id: t.id.clone(),
@@ -1683,7 +1699,14 @@ fn plan_group(
     } else {
         ("A", set_accepted)
     };
-    let errors = top_codes(&group_codes, group_error_description, "AK9", &loc, notes);
+    let errors = top_codes(
+        &group_codes,
+        &[],
+        group_error_description,
+        "AK9",
+        &loc,
+        notes,
+    );
     let ack = AcknowledgedGroup {
         functional_id: h.functional_id.clone(),
         control_number: h.control_number.clone(),
@@ -2399,7 +2422,7 @@ mod tests {
             );
         }
         for n in 0..10 {
-            let code = ["1", "2", "3", "4", "6", "7", "19", "23", "I6", "5"][n];
+            let code = ["1", "2", "3", "4", "6", "7", "19", "23", "I6", "2"][n];
             issues.push(Issue::error("tx", t1.clone(), "x").ack(AckCode::Transaction(code)));
         }
         issues.push(
@@ -2408,7 +2431,21 @@ mod tests {
         let g = acknowledge(&summary, &issues);
         let t = &g.groups[0].transactions[0];
         assert_eq!(t.segment_errors[0].element_errors.len(), MAX_IK4_PER_IK3);
-        assert_eq!(t.status.as_ref().unwrap().errors.len(), 5);
+        // The code saying segments are in error is kept over the last transaction codes.
+        let ik5: Vec<&str> = t
+            .status
+            .as_ref()
+            .unwrap()
+            .errors
+            .iter()
+            .map(|c| c.code.as_str())
+            .collect();
+        assert_eq!(ik5, ["1", "2", "3", "4", "5"]);
+        assert!(
+            g.notes
+                .iter()
+                .any(|n| n.message.ends_with("left out: 6, 7, 19, 23, I6"))
+        );
         assert!(
             g.notes
                 .iter()
