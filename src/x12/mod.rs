@@ -1,5 +1,6 @@
 //! X12: syntax, envelopes, the 278 codec, acknowledgements and guide-driven validation.
 
+pub mod ack;
 pub mod envelope;
 pub mod error;
 pub mod syntax;
