@@ -162,7 +162,8 @@ pub fn parse(file: &PathBuf) -> Result<ExitCode, String> {
             file.display()
         ));
     }
-    let decoded = tx278::decode_all(&data);
+    let (decoded, issues) = check_x12(&data);
+    let (acks, _) = crate::x12::ack::parse_acks(&data);
     let mut decisions = vec![];
     let mut requests = vec![];
     let mut failed = false;
@@ -178,16 +179,20 @@ pub fn parse(file: &PathBuf) -> Result<ExitCode, String> {
             None => {}
         }
     }
-    let issues: Vec<&Issue> = decoded.all_issues().collect();
-    print_issues(&issues);
+    print_issues(&issues.iter().collect::<Vec<_>>());
     let mut out = serde_json::Map::new();
     out.insert("decisions".into(), decisions.into());
     if !requests.is_empty() {
         out.insert("requests".into(), requests.into());
     }
+    if !acks.is_empty() {
+        out.insert(
+            "acknowledgements".into(),
+            serde_json::to_value(&acks).map_err(|e| e.to_string())?,
+        );
+    }
     let errors: Vec<&Issue> = issues
         .iter()
-        .copied()
         .filter(|i| i.severity == Severity::Error)
         .collect();
     out.insert(
@@ -198,11 +203,33 @@ pub fn parse(file: &PathBuf) -> Result<ExitCode, String> {
         "{}",
         serde_json::to_string_pretty(&Value::Object(out)).map_err(|e| e.to_string())?
     );
-    Ok(if failed || decoded.transactions.is_empty() {
+    let understood = !decoded.transactions.is_empty() || !acks.is_empty();
+    Ok(if failed || !understood {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Every located problem of an X12 input: envelope, 278 content and 999 / TA1 content.
+pub fn check_x12(data: &[u8]) -> (tx278::DecodedFile, Vec<Issue>) {
+    let mut decoded = tx278::decode_all(data);
+    // 999s are read by the acknowledgement parser below, not skipped.
+    for t in decoded
+        .transactions
+        .iter_mut()
+        .filter(|t| t.transaction.id == "999")
+    {
+        t.issues.retain(|i| i.code != "not_a_278");
+    }
+    let mut issues: Vec<Issue> = decoded.all_issues().cloned().collect();
+    let (_, ack_issues) = crate::x12::ack::parse_acks(data);
+    for i in ack_issues {
+        if !issues.contains(&i) {
+            issues.push(i);
+        }
+    }
+    (decoded, issues)
 }
 
 pub fn validate(
@@ -212,25 +239,71 @@ pub fn validate(
     as_json: bool,
 ) -> Result<ExitCode, String> {
     let data = read_input(file)?;
-    let decoded = tx278::decode_all(&data);
-    let issues: Vec<&Issue> = decoded.all_issues().collect();
-    let _ = (ack, lenient);
-    let errors: Vec<&Issue> = issues
-        .iter()
-        .copied()
-        .filter(|i| i.severity == Severity::Error)
-        .collect();
+    if !looks_like_x12(&data) {
+        return Err(format!(
+            "{}: not an X12 interchange (it does not start with ISA)",
+            file.display()
+        ));
+    }
+    let (decoded, issues) = check_x12(&data);
+    let rejecting: Vec<&Issue> = issues.iter().filter(|i| rejects(i, lenient)).collect();
     if as_json {
-        println!(
+        let v = json!({ "valid": rejecting.is_empty(), "issues": issues });
+        eprintln!(
             "{}",
-            serde_json::to_string_pretty(&issues).map_err(|e| e.to_string())?
+            serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
         );
     } else {
-        print_issues(&issues);
+        print_issues(&issues.iter().collect::<Vec<_>>());
     }
-    Ok(if errors.is_empty() {
+    if let Some(kind) = ack {
+        // Lenient mode accepts what it can read: its non-fatal errors are acknowledged as warnings
+        // (999 IK5*E, TA1 E) instead of rejections.
+        let issues: Vec<Issue> = issues
+            .iter()
+            .cloned()
+            .map(|mut i| {
+                if i.severity == Severity::Error && !rejects(&i, lenient) {
+                    i.severity = Severity::Warning;
+                }
+                i
+            })
+            .collect();
+        let ours = EnvelopeSettings::default();
+        let controls = MemoryControlNumbers::new();
+        let stamp = Stamp::now();
+        let mut out = std::io::stdout().lock();
+        for received in &decoded.summary {
+            let bytes = match kind {
+                AckKind::Ack999 => {
+                    crate::x12::ack::generate_999(received, &issues, &ours, &controls, stamp)
+                        .map(|g| g.bytes)
+                }
+                AckKind::Ta1 => crate::x12::ack::generate_ta1(
+                    &received.header,
+                    &issues,
+                    &ours,
+                    &controls,
+                    stamp,
+                )
+                .map(|g| g.bytes),
+            }
+            .map_err(|e| format!("writing the acknowledgement failed: {e}"))?;
+            out.write_all(&bytes).map_err(|e| e.to_string())?;
+        }
+        if decoded.summary.is_empty() {
+            return Err("no interchange could be read, so there is nothing to acknowledge".into());
+        }
+    }
+    Ok(if rejecting.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Whether an issue makes the input invalid: in strict mode every error; in lenient mode
+/// only errors that leave the content unreadable.
+fn rejects(i: &Issue, lenient: bool) -> bool {
+    i.severity == Severity::Error && (!lenient || crate::x12::LENIENT_FATAL.contains(&i.code))
 }

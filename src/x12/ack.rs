@@ -62,10 +62,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::envelope::{
-    EnvelopeTracker, GroupSummary, InterchangeHeader, InterchangeSummary, TransactionHeader,
+    EnvelopeTracker, GroupSummary, InterchangeHeader, InterchangeSummary, TransactionHeader, walk,
 };
 use super::error::{AckCode, Issue, Location, Severity, X12Error};
-use super::syntax::{Delimiters, Segment, SliceReader, Transaction, Unit};
+use super::syntax::{Delimiters, Segment, Transaction, Unit};
 use super::writer::{
     ControlKind, ControlNumbers, EnvelopeSettings, InterchangeWriter, Stamp, Writer,
 };
@@ -492,57 +492,6 @@ pub struct InterchangeAck {
 // ---------------------------------------------------------------------------------------------
 // Reading
 // ---------------------------------------------------------------------------------------------
-
-/// Drives a reader and an envelope tracker over `data`. Issues the reader finds (ISA layout,
-/// missing terminator) get the interchange index they belong to. `on` sees each unit after the
-/// tracker has, with the transaction header when the unit is a transaction set.
-fn walk<'a>(
-    data: &'a [u8],
-    tracker: &mut EnvelopeTracker,
-    issues: &mut Vec<Issue>,
-    mut on: impl FnMut(&EnvelopeTracker, &Unit<'a>, Option<&TransactionHeader>, &mut Vec<Issue>),
-) {
-    let mut reader = SliceReader::new(data);
-    while let Some(unit) = reader.next() {
-        let unit = match unit {
-            Ok(u) => u,
-            Err(e) => {
-                let current = tracker.interchange().map(|h| h.index);
-                for mut i in e.issues {
-                    i.location.interchange = i.location.interchange.or(current);
-                    issues.push(i);
-                }
-                break;
-            }
-        };
-        let before = tracker.interchange().map(|h| h.index);
-        let header = match &unit {
-            Unit::Segment(s) => {
-                tracker.segment(s);
-                None
-            }
-            Unit::Transaction(tx) => Some(tracker.transaction(tx)),
-        };
-        let after = tracker.interchange().map(|h| h.index);
-        let is_isa = matches!(&unit, Unit::Segment(s) if s.is(b"ISA"));
-        let owner = if is_isa { after } else { before.or(after) };
-        for mut i in reader.take_issues() {
-            i.location.interchange = i.location.interchange.or(owner);
-            issues.push(i);
-        }
-        issues.extend(tracker.take_issues());
-        on(tracker, &unit, header.as_ref(), issues);
-    }
-    tracker.finish();
-    for mut i in reader.take_issues() {
-        i.location.interchange = i
-            .location
-            .interchange
-            .or(tracker.interchange().map(|h| h.index));
-        issues.push(i);
-    }
-    issues.extend(tracker.take_issues());
-}
 
 /// Reads the envelopes of an interchange file: the headers of every interchange, group and
 /// transaction set (the input of [`generate_999`] and [`generate_ta1`]) and every envelope issue,

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::error::{AckCode, Issue, Location};
-use super::syntax::{Delimiters, Segment, Transaction};
+use super::syntax::{Delimiters, Segment, SliceReader, Transaction, Unit};
 
 fn s(b: &[u8]) -> String {
     String::from_utf8_lossy(b).trim().to_owned()
@@ -311,6 +311,26 @@ impl EnvelopeTracker {
         };
         let mut loc = self.loc(seg);
         loc.group = Some(header.index);
+        if crate::domain::Date::from_x12(&header.date).is_err() {
+            self.issues.push(
+                Issue::error(
+                    "gs_date",
+                    loc.with_element(4),
+                    "GS04 must be a CCYYMMDD date",
+                )
+                .value(e[3]),
+            );
+        }
+        if crate::domain::Time::parse(&header.time).is_err() {
+            self.issues.push(
+                Issue::error(
+                    "gs_time",
+                    loc.with_element(5),
+                    "GS05 must be an HHMM[SS[D[D]]] time",
+                )
+                .value(e[4]),
+            );
+        }
         if header.control_number.is_empty()
             || header.control_number.len() > 9
             || !header.control_number.bytes().all(|b| b.is_ascii_digit())
@@ -635,6 +655,57 @@ impl EnvelopeTracker {
             ));
         }
     }
+}
+
+/// Drives a reader and an envelope tracker over `data`. Issues the reader finds (ISA layout,
+/// missing terminator) get the interchange index they belong to. `on` sees each unit after the
+/// tracker has, with the transaction header when the unit is a transaction set.
+pub fn walk<'a>(
+    data: &'a [u8],
+    tracker: &mut EnvelopeTracker,
+    issues: &mut Vec<Issue>,
+    mut on: impl FnMut(&EnvelopeTracker, &Unit<'a>, Option<&TransactionHeader>, &mut Vec<Issue>),
+) {
+    let mut reader = SliceReader::new(data);
+    while let Some(unit) = reader.next() {
+        let unit = match unit {
+            Ok(u) => u,
+            Err(e) => {
+                let current = tracker.interchange().map(|h| h.index);
+                for mut i in e.issues {
+                    i.location.interchange = i.location.interchange.or(current);
+                    issues.push(i);
+                }
+                break;
+            }
+        };
+        let before = tracker.interchange().map(|h| h.index);
+        let header = match &unit {
+            Unit::Segment(s) => {
+                tracker.segment(s);
+                None
+            }
+            Unit::Transaction(tx) => Some(tracker.transaction(tx)),
+        };
+        let after = tracker.interchange().map(|h| h.index);
+        let is_isa = matches!(&unit, Unit::Segment(s) if s.is(b"ISA"));
+        let owner = if is_isa { after } else { before.or(after) };
+        for mut i in reader.take_issues() {
+            i.location.interchange = i.location.interchange.or(owner);
+            issues.push(i);
+        }
+        issues.extend(tracker.take_issues());
+        on(tracker, &unit, header.as_ref(), issues);
+    }
+    tracker.finish();
+    for mut i in reader.take_issues() {
+        i.location.interchange = i
+            .location
+            .interchange
+            .or(tracker.interchange().map(|h| h.index));
+        issues.push(i);
+    }
+    issues.extend(tracker.take_issues());
 }
 
 #[cfg(test)]

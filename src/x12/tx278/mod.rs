@@ -9,9 +9,9 @@ pub use decode::decode;
 pub use encode::{write_request, write_response};
 
 use crate::domain::{AuthorizationRequest, AuthorizationResponse};
-use crate::x12::envelope::{EnvelopeTracker, InterchangeSummary, TransactionHeader};
+use crate::x12::envelope::{EnvelopeTracker, InterchangeSummary, TransactionHeader, walk};
 use crate::x12::error::{Issue, X12Error};
-use crate::x12::syntax::{SliceReader, Unit};
+use crate::x12::syntax::Unit;
 use crate::x12::writer::{ControlKind, ControlNumbers, EnvelopeSettings, InterchangeWriter, Stamp};
 
 /// The implementation guide this codec speaks.
@@ -57,38 +57,32 @@ impl DecodedFile {
 /// transaction set is reported and the next one is read.
 pub fn decode_all(data: &[u8]) -> DecodedFile {
     let mut tracker = EnvelopeTracker::with_summary();
-    let mut reader = SliceReader::new(data);
     let mut out = DecodedFile::default();
-    for unit in reader.by_ref() {
-        match unit {
-            Ok(Unit::Segment(s)) => tracker.segment(&s),
-            Ok(Unit::Transaction(tx)) => {
-                let header = tracker.transaction(&tx);
-                if header.id != "278" {
-                    out.transactions.push(Decoded {
-                        issues: vec![Issue::warning(
-                            "not_a_278",
-                            header.location.clone(),
-                            format!("transaction set {} is not a 278 and was skipped", header.id),
-                        )],
-                        transaction: header,
-                        message: None,
-                    });
-                    continue;
-                }
-                let (message, issues) = decode(&tx, &header.location);
-                out.transactions.push(Decoded {
-                    transaction: header,
-                    message,
-                    issues,
-                });
-            }
-            Err(e) => out.issues.extend(e.issues),
+    let mut transactions = Vec::new();
+    walk(data, &mut tracker, &mut out.issues, |_, unit, header, _| {
+        let (Unit::Transaction(tx), Some(header)) = (unit, header) else {
+            return;
+        };
+        if header.id != "278" {
+            transactions.push(Decoded {
+                issues: vec![Issue::warning(
+                    "not_a_278",
+                    header.location.clone(),
+                    format!("transaction set {} is not a 278 and was skipped", header.id),
+                )],
+                transaction: header.clone(),
+                message: None,
+            });
+            return;
         }
-    }
-    tracker.finish();
-    out.issues.extend(reader.take_issues());
-    out.issues.extend(tracker.take_issues());
+        let (message, issues) = decode(tx, &header.location);
+        transactions.push(Decoded {
+            transaction: header.clone(),
+            message,
+            issues,
+        });
+    });
+    out.transactions = transactions;
     out.summary = tracker.summary().to_vec();
     out
 }
