@@ -2,6 +2,7 @@
 
 pub mod envelope;
 pub mod error;
+pub mod guide;
 pub mod syntax;
 pub mod writer;
 
