@@ -541,13 +541,17 @@ impl Decoder {
                         Some(Err(e)) => e.reason,
                         _ => "not UTF-8".into(),
                     };
-                    self.issue(
-                        seg,
-                        9,
-                        "invalid_npi",
-                        "7",
-                        format!("NM109 is not a valid NPI: {why}; kept as sent"),
-                        v,
+                    // The NPI check digit is a business rule, not X12 syntax: the value is kept
+                    // as sent (as a raw XX identifier, never as an `Npi`) with a warning.
+                    let loc = self.loc(seg).with_element(9);
+                    self.issues.push(
+                        Issue::warning(
+                            "invalid_npi",
+                            loc,
+                            format!("NM109 is not a valid NPI: {why}; kept as sent"),
+                        )
+                        .value(v)
+                        .ack(AckCode::Element("I12")),
                     );
                     let value = self.text(seg, 9, v);
                     value.map(|value| Identification::Other {
