@@ -29,14 +29,10 @@
 //! x12-types also loses structure: one flat HL loop, with UM and HCR as plain strings. That
 //! doesn't matter here, because the test compares segments and elements, not loops.
 //!
-//! **Known defects of our output** that x12-types exposes are listed in `defects()`:
-//! D1 `DMG~`, D3 `CL1~` and D6 `HSD~` are segments with no data; D2 is a CRC without CRC03;
-//! D4 writes clinical CR segments out of order or repeated; D5 writes CR6/CR7 without their
-//! mandatory elements; D7 writes CR7 with more than three elements. The encoder is left as it
-//! is, and generated inputs are changed to avoid these defects (`steer_*`, with a count per
-//! defect in the summary). The other checks therefore stay meaningful.
-//! `known_defects_are_still_there` shows that each defect is still real. When one is fixed,
-//! that test fails, and its steering should be removed with it.
+//! **Former defects of our output** that x12-types exposed (segments with no data: `DMG~`,
+//! `CL1~`, `HSD~`; a CRC without CRC03; clinical CR segments out of order, repeated, without
+//! their mandatory elements or with too many) are now refused by the encoder with a located
+//! error, or made impossible by the domain types; `former_defects_are_refused` keeps it so.
 //!
 //! The generators write ASCII text only. x12-types cuts an element short at a character that
 //! is neither alphanumeric, whitespace nor ASCII punctuation (`€`, `°`, `—`), and it drops the
@@ -315,8 +311,6 @@ struct Tally {
     unmodeled: BTreeMap<(String, usize), usize>,
     /// Interchanges that x12-types wrote back and our decoder read to the same messages.
     written_back: usize,
-    /// Known defect -> generated inputs steered around it.
-    steered: BTreeMap<&'static str, usize>,
 }
 
 impl std::fmt::Display for Tally {
@@ -337,17 +331,11 @@ impl std::fmt::Display for Tally {
             .iter()
             .map(|((id, p), n)| format!("{id}{p:02} x{n}"))
             .collect();
-        writeln!(
+        write!(
             f,
             "outside x12-types' model, not compared: {}",
             unmodeled.join(", ")
-        )?;
-        let steered: Vec<String> = self
-            .steered
-            .iter()
-            .map(|(id, n)| format!("{id} x{n}"))
-            .collect();
-        write!(f, "steered around known defects: {}", steered.join(", "))
+        )
     }
 }
 
@@ -840,141 +828,14 @@ fn response() -> impl Strategy<Value = AuthorizationResponse> {
         )
 }
 
-// ---------------------------------------------------------------------------------------------
-// Known defects of our output (see the module comment and `defects()`). Generated inputs are
-// steered around each one; `hits` counts how often.
-
-type Hits = BTreeMap<&'static str, usize>;
-
-/// Applies `fix` and counts `id` if it changed anything.
-fn steer<T: Clone + PartialEq>(hits: &mut Hits, id: &'static str, v: &mut T, fix: impl Fn(&mut T)) {
-    let before = v.clone();
-    fix(v);
-    if *v != before {
-        *hits.entry(id).or_default() += 1;
-    }
-}
-
-fn steer_entity(hits: &mut Hits, e: &mut Entity) {
-    steer(hits, "D1", &mut e.demographics, |d| {
-        if d.as_ref()
-            .is_some_and(|d| d.birth_date.is_none() && d.gender.is_none())
-        {
-            *d = None;
-        }
-    });
-}
-
-fn steer_quantity(hits: &mut Hits, q: &mut Option<ServiceQuantity>) {
-    steer(hits, "D6", q, |q| {
-        let empty = q.as_ref().is_some_and(|q| {
-            q.unit.is_none()
-                && q.quantity.is_none()
-                && q.per.is_none()
-                && q.sample_count.is_none()
-                && q.period.is_none()
-                && q.period_count.is_none()
-                && q.delivery_pattern.is_none()
-                && q.delivery_time.is_none()
-        });
-        if empty {
-            *q = None;
-        }
-    });
-}
-
-/// The CR segments in the order of the 278 (x12-types has each at most once).
-const CLINICAL_ORDER: [&str; 7] = ["CR1", "CR2", "CR4", "CR5", "CR6", "CR7", "CR8"];
-
-fn steer_event(hits: &mut Hits, ev: &mut PatientEvent) {
-    steer(hits, "D2", &mut ev.conditions, |c| {
-        c.retain(|c| !c.codes.is_empty())
-    });
-    steer(hits, "D3", &mut ev.institutional, |i| {
-        let empty = i.as_ref().is_some_and(|i| {
-            i.admission_type.is_none()
-                && i.admission_source.is_none()
-                && i.patient_status.is_none()
-                && i.nursing_home_status.is_none()
-        });
-        if empty {
-            *i = None;
-        }
-    });
-    steer(hits, "D4", &mut ev.clinical, |c| {
-        c.sort_by_key(|c| CLINICAL_ORDER.iter().position(|s| *s == c.segment.as_str()));
-        c.dedup_by(|a, b| a.segment == b.segment);
-    });
-    steer(hits, "D5", &mut ev.clinical, |c| {
-        c.retain(|c| match c.segment.as_str() {
-            "CR6" => c.elements.len() >= 2,
-            "CR7" => c.elements.len() >= 3,
-            _ => true,
-        })
-    });
-    steer(hits, "D7", &mut ev.clinical, |c| {
-        c.retain(|c| c.segment.as_str() != "CR7" || c.elements.len() <= 3)
-    });
-    steer_quantity(hits, &mut ev.quantity);
-    for p in &mut ev.providers {
-        steer_entity(hits, p);
-    }
-}
-
-fn steer_line(hits: &mut Hits, l: &mut ServiceLine) {
-    steer_quantity(hits, &mut l.quantity);
-    for p in &mut l.providers {
-        steer_entity(hits, p);
-    }
-}
-
-fn steer_request(hits: &mut Hits, r: &mut AuthorizationRequest) {
-    for e in [&mut r.umo, &mut r.requester, &mut r.subscriber] {
-        steer_entity(hits, e);
-    }
-    if let Some(e) = &mut r.dependent {
-        steer_entity(hits, e);
-    }
-    steer_event(hits, &mut r.event);
-    for l in &mut r.services {
-        steer_line(hits, l);
-    }
-}
-
-fn steer_response(hits: &mut Hits, r: &mut AuthorizationResponse) {
-    for e in [
-        &mut r.umo,
-        &mut r.requester,
-        &mut r.subscriber,
-        &mut r.dependent,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        steer_entity(hits, e);
-    }
-    if let Some(ev) = &mut r.event {
-        steer_event(hits, ev);
-    }
-    for l in &mut r.services {
-        steer_line(hits, l);
-    }
-    steer_quantity(hits, &mut r.decision.approved_quantity);
-    for l in &mut r.decision.lines {
-        steer_quantity(hits, &mut l.approved_quantity);
-    }
-}
-
-/// A defect of our output that x12-types exposes.
+/// A former defect of our output that x12-types exposed.
 struct Defect {
     id: &'static str,
     what: &'static str,
     /// Puts the defect into a clean sample request.
     inject: fn(&mut AuthorizationRequest),
-    /// What our encoder writes for it.
-    written: &'static str,
-    /// What the failure from x12-types says.
-    complaint: &'static str,
+    /// The segment the encoder's refusal names.
+    segment: &'static str,
 }
 
 fn clinical(segment: &str, elements: &[&str]) -> ClinicalSegment {
@@ -987,21 +848,8 @@ fn clinical(segment: &str, elements: &[&str]) -> ClinicalSegment {
 fn defects() -> Vec<Defect> {
     vec![
         Defect {
-            id: "D1",
-            what: "DMG with neither birth date nor gender is written as `DMG~`, a segment with \
-                   no data (DMG01-03 are required in X217)",
-            inject: |r| {
-                r.subscriber.demographics = Some(Demographics {
-                    birth_date: None,
-                    gender: None,
-                })
-            },
-            written: "~DMG~",
-            complaint: "`DMG`",
-        },
-        Defect {
             id: "D2",
-            what: "CRC with no condition code is written without CRC03, a mandatory element",
+            what: "a CRC with no condition code (CRC03 is mandatory)",
             inject: |r| {
                 r.event.conditions = vec![Condition {
                     category: Code::parse("09").unwrap(),
@@ -1009,41 +857,40 @@ fn defects() -> Vec<Defect> {
                     codes: vec![],
                 }]
             },
-            written: "~CRC*09*Y~",
-            complaint: "x12-types panicked",
-        },
-        Defect {
-            id: "D3",
-            what: "CL1 with no code is written as `CL1~`, a segment with no data",
-            inject: |r| {
-                r.event.institutional = Some(InstitutionalInfo {
-                    admission_type: None,
-                    admission_source: None,
-                    patient_status: None,
-                    nursing_home_status: None,
-                })
-            },
-            written: "~CL1~",
-            complaint: "`CL1`",
+            segment: "CRC",
         },
         Defect {
             id: "D4",
-            what: "clinical CR segments are written in the order given, repeats included, \
-                   not once each in the 278's order CR1, CR2, CR5, CR6, CR7",
-            inject: |r| r.event.clinical = vec![clinical("CR5", &["A"]), clinical("CR1", &["B"])],
-            written: "~CR5*A~CR1*B~",
-            complaint: "`CR1*B`",
+            what: "clinical CR segments out of the 278's order",
+            inject: |r| {
+                r.event.clinical = vec![
+                    clinical("CR5", &["I", "1"]),
+                    clinical("CR1", &["LB", "150"]),
+                ]
+            },
+            segment: "CR1",
+        },
+        Defect {
+            id: "D4b",
+            what: "a clinical CR segment repeated",
+            inject: |r| r.event.clinical = vec![clinical("CR2", &["1"]), clinical("CR2", &["2"])],
+            segment: "CR2",
         },
         Defect {
             id: "D5",
-            what: "CR6 / CR7 are written without their mandatory elements (CR601-602, CR701-703)",
-            inject: |r| r.event.clinical = vec![clinical("CR7", &["1"])],
-            written: "~CR7*1~",
-            complaint: "x12-types panicked",
+            what: "CR7 without its mandatory elements (CR701-703)",
+            inject: |r| r.event.clinical = vec![clinical("CR7", &["PT"])],
+            segment: "CR7",
+        },
+        Defect {
+            id: "D5b",
+            what: "CR6 without its start of care date (CR602)",
+            inject: |r| r.event.clinical = vec![clinical("CR6", &["1"])],
+            segment: "CR6",
         },
         Defect {
             id: "D6",
-            what: "HSD with no value is written as `HSD~`, a segment with no data",
+            what: "an HSD with no value",
             inject: |r| {
                 r.event.quantity = Some(ServiceQuantity {
                     unit: None,
@@ -1056,15 +903,13 @@ fn defects() -> Vec<Defect> {
                     delivery_time: None,
                 })
             },
-            written: "~HSD~",
-            complaint: "`HSD`",
+            segment: "HSD",
         },
         Defect {
             id: "D7",
-            what: "CR7 is written with more than its three elements",
-            inject: |r| r.event.clinical = vec![clinical("CR7", &["1", "2", "3", "4"])],
-            written: "~CR7*1*2*3*4~",
-            complaint: "CR7, element 04",
+            what: "CR7 with more than its three elements",
+            inject: |r| r.event.clinical = vec![clinical("CR7", &["PT", "2", "3", "4"])],
+            segment: "CR7",
         },
     ]
 }
@@ -1086,7 +931,7 @@ fn runner(cases: u32) -> TestRunner {
 fn fail_with<T: std::fmt::Debug>(e: TestError<T>) -> ! {
     match e {
         TestError::Fail(reason, value) => {
-            panic!("{reason}\n--- minimal failing input, before steering ---\n{value:#?}")
+            panic!("{reason}\n--- minimal failing input ---\n{value:#?}")
         }
         TestError::Abort(reason) => panic!("aborted: {reason}"),
     }
@@ -1120,10 +965,8 @@ fn generated_requests_read_the_same_in_x12_types() {
     let tally = RefCell::new(Tally::default());
     let strategy = proptest::collection::vec(request(), 1..=3);
     runner(CASES)
-        .run(&strategy, |mut reqs| {
+        .run(&strategy, |reqs| {
             let tally = &mut *tally.borrow_mut();
-            reqs.iter_mut()
-                .for_each(|r| steer_request(&mut tally.steered, r));
             check_requests(&reqs, tally).map_err(TestCaseError::fail)
         })
         .unwrap_or_else(|e| fail_with(e));
@@ -1136,9 +979,8 @@ fn generated_requests_read_the_same_in_x12_types() {
 fn generated_responses_read_the_same_in_x12_types() {
     let tally = RefCell::new(Tally::default());
     runner(CASES)
-        .run(&response(), |mut resp| {
+        .run(&response(), |resp| {
             let tally = &mut *tally.borrow_mut();
-            steer_response(&mut tally.steered, &mut resp);
             check_response(&resp, tally).map_err(TestCaseError::fail)
         })
         .unwrap_or_else(|e| fail_with(e));
@@ -1151,62 +993,35 @@ fn generated_responses_read_the_same_in_x12_types() {
     );
 }
 
-/// Each known defect still shows: it is in our bytes and x12-types refuses them, while the
-/// sample without it passes, and steering removes it. When this fails for a defect because it
-/// was fixed, delete the defect and its steering.
+/// Each former defect is refused by our encoder with an error naming the segment, so no
+/// invalid 278 reaches a payer; the sample without it passes x12-types.
 #[test]
-fn known_defects_are_still_there() {
+fn former_defects_are_refused() {
     let (name, base) = sample_requests()
         .into_iter()
         .find(|(n, _)| n == "physical-therapy-visits.json")
         .expect("the physical therapy sample");
     let mut tally = Tally::default();
     check_requests(std::slice::from_ref(&base), &mut tally)
-        .unwrap_or_else(|e| panic!("{name} without defects:\n{e}"));
+        .unwrap_or_else(|e| panic!("{name}:\n{e}"));
     for d in defects() {
         let mut r = base.clone();
         (d.inject)(&mut r);
-        let x12 = encode_requests(
+        match encode_requests(
             std::slice::from_ref(&r),
             &settings(),
             &MemoryControlNumbers::new(),
             stamp(),
-        )
-        .unwrap();
-        let text = String::from_utf8(x12.clone()).unwrap();
-        assert!(
-            text.contains(d.written),
-            "{} ({}) is no longer written as {:?}: fixed? Then remove it.\n{}",
-            d.id,
-            d.what,
-            d.written,
-            show(&x12)
-        );
-        match check_requests(std::slice::from_ref(&r), &mut tally) {
-            Ok(()) => panic!(
-                "{} ({}) no longer fails in x12-types: fixed? Then remove it.\n{}",
+        ) {
+            Ok(x12) => panic!("{} ({}) was written:\n{}", d.id, d.what, show(&x12)),
+            Err(e) => assert_eq!(
+                e.issues[0].location.segment_id.as_deref(),
+                Some(d.segment),
+                "{} ({}): {e}",
                 d.id,
-                d.what,
-                show(&x12)
-            ),
-            Err(e) => assert!(
-                e.contains(d.complaint),
-                "{} ({}): expected x12-types to complain with {:?}, got:\n{e}",
-                d.id,
-                d.what,
-                d.complaint
+                d.what
             ),
         }
-        let mut hits = Hits::new();
-        steer_request(&mut hits, &mut r);
-        assert_eq!(
-            hits.keys().copied().collect::<Vec<_>>(),
-            [d.id],
-            "{}",
-            d.what
-        );
-        check_requests(std::slice::from_ref(&r), &mut tally)
-            .unwrap_or_else(|e| panic!("{} steered:\n{e}", d.id));
     }
 }
 

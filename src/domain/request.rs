@@ -231,9 +231,8 @@ pub struct ProviderInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Demographics {
-    /// DMG02 (DMG01 = D8).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub birth_date: Option<Date>,
+    /// DMG02 (DMG01 = D8): required whenever demographics are given.
+    pub birth_date: Date,
     /// DMG03: F, M or U.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gender: Option<Code>,
@@ -388,6 +387,23 @@ pub struct ServiceQuantity {
     pub delivery_time: Option<Code>,
 }
 
+/// The clinical detail segments a 278 event may carry, in the order the TR3 puts them.
+pub const CLINICAL_SEGMENTS: [&str; 5] = ["CR1", "CR2", "CR5", "CR6", "CR7"];
+
+impl ServiceQuantity {
+    /// Whether nothing is given (an HSD must carry something).
+    pub fn is_empty(&self) -> bool {
+        self.unit.is_none()
+            && self.quantity.is_none()
+            && self.per.is_none()
+            && self.sample_count.is_none()
+            && self.period.is_none()
+            && self.period_count.is_none()
+            && self.delivery_pattern.is_none()
+            && self.delivery_time.is_none()
+    }
+}
+
 /// CRC: a condition indicator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -396,7 +412,7 @@ pub struct Condition {
     pub category: Code,
     /// CRC02: whether the condition applies.
     pub applies: bool,
-    /// CRC03..CRC07: condition codes.
+    /// CRC03..CRC07: condition codes (one to five).
     pub codes: Vec<Code>,
 }
 
@@ -416,6 +432,16 @@ pub struct InstitutionalInfo {
     /// CL104: nursing home residential status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nursing_home_status: Option<Code>,
+}
+
+impl InstitutionalInfo {
+    /// Whether no code is given (a CL1 must carry one).
+    pub fn is_empty(&self) -> bool {
+        self.admission_type.is_none()
+            && self.admission_source.is_none()
+            && self.patient_status.is_none()
+            && self.nursing_home_status.is_none()
+    }
 }
 
 /// CR1, CR2, CR5, CR6, CR7: clinical detail segments (ambulance, spinal manipulation, home

@@ -17,6 +17,7 @@ pub struct Writer {
     newline: bool,
     in_segment: bool,
     pending: usize,
+    has_data: bool,
     seg_id: String,
     position: usize,
     since_mark: usize,
@@ -32,6 +33,7 @@ impl Writer {
             newline,
             in_segment: false,
             pending: 0,
+            has_data: false,
             seg_id: String::new(),
             position: 0,
             since_mark: 0,
@@ -43,6 +45,17 @@ impl Writer {
     }
     fn close(&mut self) {
         if self.in_segment {
+            if !self.has_data && self.error.is_none() {
+                // X12: a segment carries at least one element; `DMG~` is not a segment.
+                self.error = Some(Issue::error(
+                    "segment_without_data",
+                    Location {
+                        segment_id: Some(self.seg_id.clone()),
+                        ..Location::default()
+                    },
+                    format!("segment {} would carry no data", self.seg_id),
+                ));
+            }
             self.out.push(self.d.segment);
             if self.newline {
                 self.out.push(b'\n');
@@ -58,6 +71,7 @@ impl Writer {
         self.in_segment = true;
         self.pending = 0;
         self.position = 0;
+        self.has_data = false;
         self.seg_id.clear();
         self.seg_id.push_str(id);
         self
@@ -115,6 +129,7 @@ impl Writer {
             self.out.push(self.d.element);
         }
         self.pending = 0;
+        self.has_data = true;
         self.out.extend_from_slice(v.as_bytes());
         self
     }
@@ -144,6 +159,7 @@ impl Writer {
             self.out.push(self.d.element);
         }
         self.pending = 0;
+        self.has_data = true;
         for (i, p) in parts[..n].iter().enumerate() {
             if i > 0 {
                 self.out.push(self.d.component);
@@ -155,6 +171,7 @@ impl Writer {
     /// Writes an element whose value is raw bytes already laid out (the fixed-width ISA).
     pub(crate) fn raw_element(&mut self, v: &str) -> &mut Self {
         self.position += 1;
+        self.has_data = true;
         self.out.push(self.d.element);
         self.out.extend_from_slice(v.as_bytes());
         self
@@ -177,6 +194,12 @@ impl Writer {
     }
     pub fn error(&self) -> Option<&Issue> {
         self.error.as_ref()
+    }
+    /// Refuses the output: `issue` is returned by `finish` (the first refusal wins).
+    pub fn refuse(&mut self, issue: Issue) {
+        if self.error.is_none() {
+            self.error = Some(issue);
+        }
     }
 }
 
@@ -554,6 +577,16 @@ mod tests {
             w.finish().unwrap_err().issues[0].location.component,
             Some(3)
         );
+    }
+
+    #[test]
+    fn a_segment_needs_data() {
+        let mut w = Writer::new(Delimiters::default(), false);
+        w.seg("DMG").e("").e("");
+        w.seg("HL").e("1");
+        let err = w.finish().unwrap_err();
+        assert_eq!(err.issues[0].code, "segment_without_data");
+        assert_eq!(err.issues[0].location.segment_id.as_deref(), Some("DMG"));
     }
 
     #[test]

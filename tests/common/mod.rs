@@ -136,7 +136,7 @@ pub fn entity(roles: &'static [&'static str]) -> impl Strategy<Value = Entity> {
                 qualifier,
                 taxonomy,
             })),
-        opt((opt(date()), opt(codes(&["F", "M", "U"])))
+        opt((date(), opt(codes(&["F", "M", "U"])))
             .prop_map(|(birth_date, gender)| Demographics { birth_date, gender })),
         opt((
             any::<bool>(),
@@ -301,6 +301,7 @@ pub fn quantity() -> impl Strategy<Value = ServiceQuantity> {
                 delivery_time,
             },
         )
+        .prop_filter("an HSD carries a value", |q| !q.is_empty())
 }
 
 pub fn attachment() -> impl Strategy<Value = Attachment> {
@@ -411,15 +412,43 @@ pub fn event(response: bool) -> impl Strategy<Value = PatientEvent> {
             })
             .boxed()
     };
+    // Clinical segments as a 278 carries them: each at most once, in the TR3's order, with the
+    // elements each one requires.
+    let cr = |id: &'static str, elements: BoxedStrategy<Vec<String>>| {
+        proptest::option::of(elements.prop_map(move |elements| ClinicalSegment {
+            segment: Code::parse(id).unwrap(),
+            elements,
+        }))
+    };
+    let n = || "[1-9][0-9]{0,2}".prop_map(String::from);
     let clinical = (
-        codes(&["CR1", "CR2", "CR5", "CR6", "CR7"]),
-        proptest::collection::vec(prop_oneof![Just(String::new()), "[A-Z0-9]{1,4}"], 0..=4),
-        "[A-Z0-9]{1,4}",
+        cr(
+            "CR1",
+            (Just("LB".to_owned()), n())
+                .prop_map(|(a, b)| vec![a, b])
+                .boxed(),
+        ),
+        cr("CR2", n().prop_map(|a| vec![a]).boxed()),
+        cr(
+            "CR5",
+            (select(&["I", "R", "S"][..]), n())
+                .prop_map(|(a, b)| vec![a.to_owned(), b])
+                .boxed(),
+        ),
+        cr(
+            "CR6",
+            (select(&["1", "2", "8"][..]), date())
+                .prop_map(|(a, d)| vec![a.to_owned(), d.to_x12()])
+                .boxed(),
+        ),
+        cr(
+            "CR7",
+            (select(&["AI", "PT", "SN"][..]), n(), n())
+                .prop_map(|(a, b, c)| vec![a.to_owned(), b, c])
+                .boxed(),
+        ),
     )
-        .prop_map(|(segment, mut elements, last)| {
-            elements.push(last);
-            ClinicalSegment { segment, elements }
-        });
+        .prop_map(|(a, b, c, d, e)| [a, b, c, d, e].into_iter().flatten().collect::<Vec<_>>());
     (
         proptest::collection::vec(trace(TraceType::Current), 0..=2),
         review(),
@@ -441,7 +470,7 @@ pub fn event(response: bool) -> impl Strategy<Value = PatientEvent> {
                 (
                     codes(&["07", "09", "11", "75"]),
                     any::<bool>(),
-                    proptest::collection::vec(code(), 0..=5),
+                    proptest::collection::vec(code(), 1..=5),
                 )
                     .prop_map(|(category, applies, codes)| Condition {
                         category,
@@ -450,8 +479,8 @@ pub fn event(response: bool) -> impl Strategy<Value = PatientEvent> {
                     }),
                 0..=2,
             ),
-            opt(
-                (opt(code()), opt(code()), opt(code()), opt(code())).prop_map(
+            opt((opt(code()), opt(code()), opt(code()), opt(code()))
+                .prop_map(
                     |(admission_type, admission_source, patient_status, nursing_home_status)| {
                         InstitutionalInfo {
                             admission_type,
@@ -460,9 +489,9 @@ pub fn event(response: bool) -> impl Strategy<Value = PatientEvent> {
                             nursing_home_status,
                         }
                     },
-                ),
-            ),
-            proptest::collection::vec(clinical, 0..=2),
+                )
+                .prop_filter("a CL1 carries a code", |i| !i.is_empty())),
+            clinical,
             proptest::collection::vec(attachment(), 0..=3),
             opt(text()),
         ),

@@ -766,11 +766,17 @@ impl Decoder {
                 if !e[0].is_empty() && e[0] != b"D8" {
                     self.issue(seg, 1, "invalid_code", "7", "DMG01 must be D8".into(), e[0]);
                 }
-                let birth_date = self.date8(seg, 2, e[1]);
+                let birth_date = if self.required(seg, 2, e[1], "birth date") {
+                    self.date8(seg, 2, e[1])
+                } else {
+                    None
+                };
                 let gender = self.code(seg, 3, e[2]);
                 self.extra(seg, 3);
-                self.entity_mut().expect("entity").demographics =
-                    Some(Demographics { birth_date, gender });
+                if let Some(birth_date) = birth_date {
+                    self.entity_mut().expect("entity").demographics =
+                        Some(Demographics { birth_date, gender });
+                }
             }
             b"INS" => {
                 let e = seg.split::<17>();
@@ -1057,12 +1063,22 @@ impl Decoder {
                     delivery_time: self.code(seg, 8, e[7]),
                 };
                 self.extra(seg, 8);
-                self.level_data().expect("level").quantity = Some(q);
+                if q.is_empty() {
+                    self.warn(
+                        seg,
+                        None,
+                        "segment_without_data",
+                        "an HSD with no value is not kept".into(),
+                    );
+                } else {
+                    self.level_data().expect("level").quantity = Some(q);
+                }
             }
             b"CRC" => {
                 let e = seg.split::<7>();
                 let ok = self.required(seg, 1, e[0], "condition category")
-                    & self.required(seg, 2, e[1], "certification condition indicator");
+                    & self.required(seg, 2, e[1], "certification condition indicator")
+                    & self.required(seg, 3, e[2], "condition code");
                 let category = self.code(seg, 1, e[0]);
                 let applies = self.yes_no(seg, 2, e[1]);
                 let mut codes = vec![];
@@ -1090,7 +1106,16 @@ impl Decoder {
                     nursing_home_status: self.code(seg, 4, e[3]),
                 };
                 self.extra(seg, 4);
-                self.level_data().expect("level").institutional = Some(info);
+                if info.is_empty() {
+                    self.warn(
+                        seg,
+                        None,
+                        "segment_without_data",
+                        "a CL1 with no code is not kept".into(),
+                    );
+                } else {
+                    self.level_data().expect("level").institutional = Some(info);
+                }
             }
             b"CR1" | b"CR2" | b"CR5" | b"CR6" | b"CR7" => {
                 let mut elements: Vec<String> = vec![];

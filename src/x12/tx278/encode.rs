@@ -2,6 +2,8 @@
 //! (ST/SE, GS/GE, ISA/IEA) is the caller's, through `InterchangeWriter`.
 
 use crate::domain::*;
+use crate::x12::error::{Issue, Location};
+use crate::x12::guide::Usage;
 use crate::x12::writer::{Stamp, Writer};
 
 use super::decode::event_provider_loop;
@@ -100,8 +102,8 @@ fn entity(w: &mut Writer, e: &Entity, rejects: &[&Reject]) {
     prv(w, e);
     if let Some(d) = &e.demographics {
         w.seg("DMG")
-            .opt(d.birth_date.map(|_| "D8"))
-            .opt(d.birth_date.map(Date::to_x12))
+            .e("D8")
+            .e(&d.birth_date.to_x12())
             .opt(d.gender.as_ref());
     }
     if let Some(r) = &e.relationship {
@@ -205,6 +207,13 @@ fn hi(w: &mut Writer, diagnoses: &[Diagnosis]) {
 }
 
 fn hsd(w: &mut Writer, q: &ServiceQuantity) {
+    if q.is_empty() {
+        w.refuse(refusal(
+            "HSD",
+            1,
+            "a quantity (HSD) needs at least one value".into(),
+        ));
+    }
     w.seg("HSD")
         .opt(q.unit.map(|u| u.code()))
         .opt(q.quantity.as_ref())
@@ -348,6 +357,16 @@ fn event_level(w: &mut Writer, ev: Option<&PatientEvent>, p: EventParts) {
     }
     if let Some(ev) = ev {
         for c in &ev.conditions {
+            if c.codes.is_empty() || c.codes.len() > 5 {
+                w.refuse(refusal(
+                    "CRC",
+                    3,
+                    format!(
+                        "a condition carries 1 to 5 codes (CRC03..CRC07), not {}",
+                        c.codes.len()
+                    ),
+                ));
+            }
             w.seg("CRC")
                 .e(c.category.as_str())
                 .e(if c.applies { "Y" } else { "N" });
@@ -355,13 +374,14 @@ fn event_level(w: &mut Writer, ev: Option<&PatientEvent>, p: EventParts) {
                 w.e(code.as_str());
             }
         }
-        if let Some(i) = &ev.institutional {
+        if let Some(i) = ev.institutional.as_ref().filter(|i| !i.is_empty()) {
             w.seg("CL1")
                 .opt(i.admission_type.as_ref())
                 .opt(i.admission_source.as_ref())
                 .opt(i.patient_status.as_ref())
                 .opt(i.nursing_home_status.as_ref());
         }
+        check_clinical(w, &ev.clinical);
         for c in &ev.clinical {
             w.seg(c.segment.as_str());
             for e in &c.elements {
@@ -372,6 +392,81 @@ fn event_level(w: &mut Writer, ev: Option<&PatientEvent>, p: EventParts) {
     }
     for m in p.messages {
         msg(w, m);
+    }
+}
+
+fn refusal(segment: &str, element: usize, message: String) -> Issue {
+    Issue::error(
+        "invalid_for_x12",
+        Location {
+            segment_id: Some(segment.into()),
+            element: Some(element),
+            ..Location::default()
+        },
+        message,
+    )
+}
+
+/// Clinical segments pass through element by element, so they are checked against the guide's
+/// segment definitions: each at most once, in the TR3's order, required elements present, no
+/// element the segment does not define or does not use.
+fn check_clinical(w: &mut Writer, clinical: &[ClinicalSegment]) {
+    let mut last: Option<usize> = None;
+    for c in clinical {
+        let id = c.segment.as_str();
+        let Some(rank) = CLINICAL_SEGMENTS.iter().position(|s| *s == id) else {
+            w.refuse(refusal(
+                id,
+                1,
+                format!("{id} is not a clinical segment of a 278 (CR1, CR2, CR5, CR6, CR7)"),
+            ));
+            return;
+        };
+        if last.is_some_and(|l| l >= rank) {
+            w.refuse(refusal(
+                id,
+                1,
+                format!(
+                    "clinical segments go once each in the order {}",
+                    CLINICAL_SEGMENTS.join(", ")
+                ),
+            ));
+            return;
+        }
+        last = Some(rank);
+        let Some(def) = crate::x12::guide::guide().segment(id) else {
+            continue;
+        };
+        if c.elements.len() > def.elements.len() {
+            w.refuse(refusal(
+                id,
+                c.elements.len(),
+                format!("{id} has {} elements", def.elements.len()),
+            ));
+            return;
+        }
+        for el in &def.elements {
+            let v = c.elements.get(el.pos - 1).map_or("", String::as_str);
+            match el.usage {
+                Usage::Required if v.is_empty() => {
+                    w.refuse(refusal(
+                        id,
+                        el.pos,
+                        format!("{id}{:02} ({}) is required", el.pos, el.name),
+                    ));
+                    return;
+                }
+                Usage::NotUsed if !v.is_empty() => {
+                    w.refuse(refusal(
+                        id,
+                        el.pos,
+                        format!("{id}{:02} ({}) is not used in a 278", el.pos, el.name),
+                    ));
+                    return;
+                }
+                _ => {}
+            }
+        }
     }
 }
 
