@@ -222,6 +222,16 @@ fn validate_exit_codes_lines_and_acks() {
         panic!("expected a 999")
     };
     assert_eq!(a.group.transactions[0].status.as_ref().unwrap().code, "E");
+    // The guide's rules are part of validation: an event HL that claims children it lacks.
+    let tmhp = dir.join("x12types-parse_278_1.edi");
+    let out = run(&["validate", tmhp.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let hl = err
+        .lines()
+        .find(|l| l.contains("[hl_child_flag]"))
+        .expect("guide issue");
+    assert!(hl.contains("loop 2000E") && hl.contains("HL04"), "{hl}");
     // A TA1 for a hand-typed ISA rejects the interchange with note 022.
     let loose = dir.join("x12types-parse_278_6.edi");
     let out = run(&["validate", loose.to_str().unwrap(), "--ack", "ta1"]);

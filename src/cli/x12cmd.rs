@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 
 use super::{AckKind, EnvelopeArgs, Format, read_input};
 use crate::domain::AuthorizationRequest;
-use crate::x12::error::{Issue, Severity};
+use crate::x12::error::{Issue, Location, Severity};
+use crate::x12::guide;
+use crate::x12::syntax::Unit;
 use crate::x12::tx278::{self, Message278};
 use crate::x12::writer::{EnvelopeSettings, MemoryControlNumbers, Stamp};
 
@@ -211,7 +213,9 @@ pub fn parse(file: &PathBuf) -> Result<ExitCode, String> {
     })
 }
 
-/// Every located problem of an X12 input: envelope, 278 content and 999 / TA1 content.
+/// Every located problem of an X12 input: envelope, 278 content (the codec and the guide)
+/// and 999 / TA1 content. Where the guide and the codec report the same place, the guide's
+/// issue is kept.
 pub fn check_x12(data: &[u8]) -> (tx278::DecodedFile, Vec<Issue>) {
     let mut decoded = tx278::decode_all(data);
     // 999s are read by the acknowledgement parser below, not skipped.
@@ -222,7 +226,53 @@ pub fn check_x12(data: &[u8]) -> (tx278::DecodedFile, Vec<Issue>) {
     {
         t.issues.retain(|i| i.code != "not_a_278");
     }
-    let mut issues: Vec<Issue> = decoded.all_issues().cloned().collect();
+    let mut guide_issues = Vec::new();
+    let mut tracker = crate::x12::envelope::EnvelopeTracker::new();
+    let mut envelope_again = Vec::new();
+    crate::x12::envelope::walk(
+        data,
+        &mut tracker,
+        &mut envelope_again,
+        |tracker, unit, header, _| match (unit, header) {
+            (Unit::Transaction(tx), Some(h)) if h.id == "278" => {
+                guide_issues.extend(guide::validate_278(tx, &h.location))
+            }
+            (Unit::Segment(s), None) if s.is(b"GS") => {
+                if let (Some(gs), Some(isa)) = (tracker.group(), tracker.interchange()) {
+                    let loc = Location {
+                        interchange: Some(isa.index),
+                        group: Some(gs.index),
+                        segment_index: Some(s.index),
+                        segment_id: Some("GS".into()),
+                        byte_offset: Some(s.offset),
+                        ..Location::default()
+                    };
+                    guide_issues.extend(guide::validate_group_header(gs, &loc));
+                }
+            }
+            _ => {}
+        },
+    );
+    let same_place = |a: &Issue, b: &Issue| {
+        a.location.segment_index.is_some()
+            && a.location.segment_index == b.location.segment_index
+            && a.location.element == b.location.element
+            && a.location.component == b.location.component
+    };
+    let mut issues: Vec<Issue> = decoded.issues.clone();
+    for t in &decoded.transactions {
+        issues.extend(
+            t.issues
+                .iter()
+                .filter(|i| !guide_issues.iter().any(|g| same_place(g, i)))
+                .cloned(),
+        );
+    }
+    for g in guide_issues {
+        if !issues.iter().any(|i| i.code == g.code && same_place(i, &g)) {
+            issues.push(g);
+        }
+    }
     let (_, ack_issues) = crate::x12::ack::parse_acks(data);
     for i in ack_issues {
         if !issues.contains(&i) {
@@ -303,7 +353,12 @@ pub fn validate(
 }
 
 /// Whether an issue makes the input invalid: in strict mode every error; in lenient mode
-/// only errors that leave the content unreadable.
+/// only errors that leave the content unreadable (`guide::Mode`).
 fn rejects(i: &Issue, lenient: bool) -> bool {
-    i.severity == Severity::Error && (!lenient || crate::x12::LENIENT_FATAL.contains(&i.code))
+    let mode = if lenient {
+        guide::Mode::Lenient
+    } else {
+        guide::Mode::Strict
+    };
+    mode.rejects_issue(i)
 }

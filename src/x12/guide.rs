@@ -3259,13 +3259,25 @@ pub enum Mode {
     Lenient,
 }
 
-/// Issue codes that always reject in lenient mode (the names are shared with the 278 codec).
-pub const LENIENT_REJECT_CODES: [&str; 5] = [
+/// Issue codes that always reject in lenient mode: the content could not be read, mapped or
+/// placed in the hierarchy (the names are shared with the reader, the envelope and the codec).
+pub const LENIENT_REJECT_CODES: [&str; 16] = [
     "not_a_278",
     "required_segment_missing",
     "hl_parent_missing",
     "hl_parent_level",
     "hl_id_duplicate",
+    "isa_missing",
+    "isa_truncated",
+    "isa_element_separator",
+    "isa_component_separator",
+    "isa_segment_terminator",
+    "isa_repetition_separator",
+    "unit_too_large",
+    "io",
+    "st_missing",
+    "segment_unterminated",
+    "no_decision",
 ];
 
 impl Mode {
