@@ -238,7 +238,11 @@ pub fn check_x12(data: &[u8]) -> (tx278::DecodedFile, Vec<Issue>) {
                 guide_issues.extend(guide::validate_278(tx, &h.location))
             }
             (Unit::Segment(s), None) if s.is(b"GS") => {
-                if let (Some(gs), Some(isa)) = (tracker.group(), tracker.interchange()) {
+                // Groups of acknowledgements (FA) are checked by the 999 reader.
+                if let (Some(gs), Some(isa)) = (
+                    tracker.group().filter(|g| g.functional_id != "FA"),
+                    tracker.interchange(),
+                ) {
                     let loc = Location {
                         interchange: Some(isa.index),
                         group: Some(gs.index),
