@@ -2,6 +2,7 @@
 
 pub mod envelope;
 pub mod error;
+pub mod stream;
 pub mod syntax;
 pub mod tx278;
 pub mod writer;

@@ -11,7 +11,7 @@ pub use encode::{write_request, write_response};
 use crate::domain::{AuthorizationRequest, AuthorizationResponse};
 use crate::x12::envelope::{EnvelopeTracker, InterchangeSummary, TransactionHeader};
 use crate::x12::error::{Issue, X12Error};
-use crate::x12::syntax::{SliceReader, Unit};
+use crate::x12::syntax::{SliceReader, Transaction, Unit};
 use crate::x12::writer::{ControlKind, ControlNumbers, EnvelopeSettings, InterchangeWriter, Stamp};
 
 /// The implementation guide this codec speaks.
@@ -54,7 +54,8 @@ impl DecodedFile {
 }
 
 /// Reads every 278 in an in-memory input. Never stops at the first problem: a broken
-/// transaction set is reported and the next one is read.
+/// transaction set is reported and the next one is read. (For inputs of any size, see
+/// `crate::x12::stream`, which does the same one transaction set at a time.)
 pub fn decode_all(data: &[u8]) -> DecodedFile {
     let mut tracker = EnvelopeTracker::with_summary();
     let mut reader = SliceReader::new(data);
@@ -62,27 +63,7 @@ pub fn decode_all(data: &[u8]) -> DecodedFile {
     for unit in reader.by_ref() {
         match unit {
             Ok(Unit::Segment(s)) => tracker.segment(&s),
-            Ok(Unit::Transaction(tx)) => {
-                let header = tracker.transaction(&tx);
-                if header.id != "278" {
-                    out.transactions.push(Decoded {
-                        issues: vec![Issue::warning(
-                            "not_a_278",
-                            header.location.clone(),
-                            format!("transaction set {} is not a 278 and was skipped", header.id),
-                        )],
-                        transaction: header,
-                        message: None,
-                    });
-                    continue;
-                }
-                let (message, issues) = decode(&tx, &header.location);
-                out.transactions.push(Decoded {
-                    transaction: header,
-                    message,
-                    issues,
-                });
-            }
+            Ok(Unit::Transaction(tx)) => out.transactions.push(decode_unit(&mut tracker, &tx)),
             Err(e) => out.issues.extend(e.issues),
         }
     }
@@ -91,6 +72,29 @@ pub fn decode_all(data: &[u8]) -> DecodedFile {
     out.issues.extend(tracker.take_issues());
     out.summary = tracker.summary().to_vec();
     out
+}
+
+/// One transaction set as `decode_all` reads it: the tracker checks its envelope and gives
+/// its location, a 278 is decoded, any other set is reported as skipped.
+pub fn decode_unit(tracker: &mut EnvelopeTracker, tx: &Transaction) -> Decoded {
+    let header = tracker.transaction(tx);
+    if header.id != "278" {
+        return Decoded {
+            issues: vec![Issue::warning(
+                "not_a_278",
+                header.location.clone(),
+                format!("transaction set {} is not a 278 and was skipped", header.id),
+            )],
+            transaction: header,
+            message: None,
+        };
+    }
+    let (message, issues) = decode(tx, &header.location);
+    Decoded {
+        transaction: header,
+        message,
+        issues,
+    }
 }
 
 /// Writes requests as one interchange with one HI group, control numbers from `controls`.
