@@ -1,5 +1,6 @@
 //! The `priorauth` command line. Wiring only: every command calls the library.
 
+mod streamout;
 mod x12cmd;
 
 use std::path::PathBuf;
