@@ -499,7 +499,7 @@ mod tests {
 
     #[test]
     fn arrays_print_as_serde_json_prints_the_object() {
-        let items = vec![
+        let items = [
             serde_json::json!({"a": 1, "b": [1, 2], "c": {}, "d": []}),
             serde_json::json!({"x": "multi\nline"}),
         ];

@@ -95,13 +95,13 @@ fn bounded_text(s: &str, min: usize, max: usize) -> Result<(), String> {
     // ASCII (nearly all X12 text): one pass over the bytes gives the same answer as the
     // general checks below: length in characters, no leading or trailing white space unless
     // it is all white space, no control character.
-    if b.len() >= min && b.len() <= max && b.is_ascii() {
-        let space = |c: &u8| c.is_ascii_whitespace() || *c == 0x0b;
-        let padded = b.first().is_some_and(space) || b.last().is_some_and(space);
-        let control = b.iter().any(|c| c.is_ascii_control());
-        if !padded && !control {
-            return Ok(());
-        }
+    if b.len() >= min
+        && b.len() <= max
+        && b.iter().all(|&c| (0x20..0x7f).contains(&c))
+        && b.first() != Some(&b' ')
+        && b.last() != Some(&b' ')
+    {
+        return Ok(());
     }
     let n = s.chars().count();
     if n < min || n > max {

@@ -165,8 +165,7 @@ pub fn read_278s_with_capacity<R: Read>(
     let mut buffer = 0;
     {
         let mut reader = StreamReader::with_capacity(&mut tap, capacity);
-        loop {
-            let Some(next) = reader.next() else { break };
+        while let Some(next) = reader.next() {
             match next {
                 Ok(unit) => core.unit(unit)?,
                 Err(e) => core.issues(Origin::Stop, e.issues)?,

@@ -1577,7 +1577,7 @@ impl<'a> Decoder<'a> {
                 for m in messages.drain(..) {
                     issues.push(Issue::warning(
                         "segment_repeated",
-                        located(&self.base, self.first_index, l.hl_location),
+                        located(self.base, self.first_index, l.hl_location),
                         format!(
                             "only one MSG per service line is kept; dropped {:?}",
                             m.as_str()
@@ -1597,7 +1597,7 @@ impl<'a> Decoder<'a> {
                 if !l.hcr && l.rejects.is_empty() && !self.event.hcr {
                     issues.push(Issue::warning(
                         "no_decision",
-                        located(&self.base, self.first_index, l.hl_location),
+                        located(self.base, self.first_index, l.hl_location),
                         format!("service line {} has neither HCR nor AAA", i + 1),
                     ));
                 }
@@ -1641,7 +1641,7 @@ impl<'a> Decoder<'a> {
                 if n > 0 {
                     issues.push(Issue::warning(
                         "segment_not_kept",
-                        located(&self.base, self.first_index, l.hl_location),
+                        located(self.base, self.first_index, l.hl_location),
                         format!("{what} in a 2000F service loop is not kept"),
                     ));
                 }
@@ -1649,7 +1649,7 @@ impl<'a> Decoder<'a> {
             if l.institutional.is_some() {
                 issues.push(Issue::warning(
                     "segment_not_kept",
-                    located(&self.base, self.first_index, l.hl_location),
+                    located(self.base, self.first_index, l.hl_location),
                     "CL1 in a 2000F service loop is not kept".to_owned(),
                 ));
             }
@@ -1721,7 +1721,7 @@ impl<'a> Decoder<'a> {
                     ok = false;
                     missing(
                         &mut issues,
-                        &self.base,
+                        self.base,
                         &format!("the 278 request has no {what}"),
                     );
                 }
