@@ -69,6 +69,9 @@ impl Measurement {
         }
         t[t.len() / 2]
     }
+    pub fn best(&self) -> Duration {
+        self.times.iter().min().copied().unwrap_or(Duration::ZERO)
+    }
     fn secs(&self) -> f64 {
         self.median().as_secs_f64().max(1e-9)
     }
@@ -79,12 +82,19 @@ impl Measurement {
     pub fn items_per_s(&self) -> f64 {
         self.items as f64 / self.secs()
     }
+    /// MB/s of the fastest run (the least disturbed by other load).
+    pub fn best_mb_per_s(&self) -> f64 {
+        self.bytes as f64 / 1e6 / self.best().as_secs_f64().max(1e-9)
+    }
 }
 
 /// Everything measured.
 #[derive(Debug, Clone)]
 pub struct BenchReport {
     pub config: BenchConfig,
+    /// The machine's load averages (1, 5, 15 minutes) when the runs started and ended, where
+    /// known: figures taken on a busy machine are lower.
+    pub load: Option<([f64; 3], [f64; 3])>,
     pub batch: BatchStats,
     pub generate: Duration,
     pub baseline: Measurement,
@@ -166,6 +176,7 @@ pub fn run(config: &BenchConfig, mut progress: impl FnMut(&str)) -> std::io::Res
     let bytes = data.len() as u64;
     let runs = config.runs;
 
+    let load_start = load_average();
     progress("baseline: memchr count of the segment terminator");
     let (times, terminators) = time(runs, || memchr::memchr_iter(b'~', &data).count() as u64);
     let baseline = Measurement {
@@ -241,6 +252,7 @@ pub fn run(config: &BenchConfig, mut progress: impl FnMut(&str)) -> std::io::Res
     drop(data);
     Ok(BenchReport {
         config: config.clone(),
+        load: load_start.zip(load_average()),
         batch,
         generate,
         baseline,
@@ -275,20 +287,30 @@ impl BenchReport {
             self.generate.as_secs_f64()
         );
         s.push_str(&format!(
-            "single thread, median of {} runs\n\n",
+            "single thread, median of {} runs (best run's MB/s beside it)",
             self.config.runs
         ));
+        if let Some((a, b)) = self.load {
+            s.push_str(&format!(
+                "; load average {:.2} at the start, {:.2} at the end on {} cores",
+                a[0],
+                b[0],
+                std::thread::available_parallelism().map_or(0, |n| n.get())
+            ));
+        }
+        s.push_str("\n\n");
         s.push_str(&format!(
-            "{:<26} {:>10} {:>10} {:>14} {:>14} {:>9}\n",
-            "measurement", "median ms", "MB/s", "items/s", "items", "x baseline"
+            "{:<26} {:>10} {:>10} {:>10} {:>14} {:>16} {:>10}\n",
+            "measurement", "median ms", "MB/s", "best MB/s", "items/s", "items", "x baseline"
         ));
         let base = self.baseline.mb_per_s();
         for m in self.rows() {
             s.push_str(&format!(
-                "{:<26} {:>10.1} {:>10.1} {:>14.0} {:>14} {:>9.3}\n",
+                "{:<26} {:>10.1} {:>10.1} {:>10.1} {:>14.0} {:>16} {:>10.4}\n",
                 m.name,
                 m.median().as_secs_f64() * 1e3,
                 m.mb_per_s(),
+                m.best_mb_per_s(),
                 m.items_per_s(),
                 format!("{} {}", m.items, short(m.item_name)),
                 m.mb_per_s() / base
@@ -311,6 +333,7 @@ impl BenchReport {
                 "runs_ms": m.times.iter().map(|t| t.as_secs_f64() * 1e3).collect::<Vec<_>>(),
                 "median_ms": m.median().as_secs_f64() * 1e3,
                 "mb_per_s": m.mb_per_s(),
+                "best_mb_per_s": m.best_mb_per_s(),
                 "items_per_s": m.items_per_s(),
                 "ratio_to_baseline": m.mb_per_s() / base,
             })
@@ -324,6 +347,7 @@ impl BenchReport {
                 "requests": self.config.requests,
                 "threads": 1,
             },
+            "load_average": self.load.map(|(a, b)| json!({"start": a, "end": b})),
             "batch": {
                 "bytes": self.batch.bytes,
                 "interchanges": self.batch.interchanges,
@@ -340,6 +364,13 @@ impl BenchReport {
             "encode": m(&self.encode),
         })
     }
+}
+
+/// `/proc/loadavg` where there is one.
+fn load_average() -> Option<[f64; 3]> {
+    let s = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let mut v = s.split_whitespace().map(|x| x.parse::<f64>().ok());
+    Some([v.next()??, v.next()??, v.next()??])
 }
 
 fn short(item: &str) -> &str {
