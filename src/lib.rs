@@ -1,4 +1,6 @@
+pub mod bench;
 pub mod cli;
 pub mod domain;
 pub mod report;
+pub mod synth;
 pub mod x12;

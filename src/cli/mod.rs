@@ -1,5 +1,6 @@
 //! The `priorauth` command line. Wiring only: every command calls the library.
 
+mod streamout;
 mod x12cmd;
 
 use std::path::PathBuf;
@@ -90,6 +91,48 @@ enum Command {
         /// Input file (`-` for standard input).
         file: PathBuf,
     },
+    /// Benchmark tokenizing, 278 decision mapping and request encoding on a generated batch.
+    Bench {
+        /// Size of the generated 278 response batch, in MiB.
+        #[arg(long, default_value_t = 200)]
+        mb: u64,
+        /// Timed runs of each measurement (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Seed of the generated data.
+        #[arg(long, default_value_t = 278)]
+        seed: u64,
+        /// Transaction sets per interchange (0: one interchange).
+        #[arg(long, default_value_t = 500)]
+        per_interchange: usize,
+        /// Requests encoded per run of the encoding measurement.
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        /// Print the results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a synthetic batch of 278 responses (or requests) for tests and benchmarks.
+    Generate {
+        /// Stop once at least this many MiB are written.
+        #[arg(long, default_value_t = 10)]
+        mb: u64,
+        /// Write requests instead of responses.
+        #[arg(long)]
+        requests: bool,
+        /// Seed of the generated data.
+        #[arg(long, default_value_t = 278)]
+        seed: u64,
+        /// Transaction sets per interchange (0: one interchange holding every set).
+        #[arg(long, default_value_t = 500)]
+        per_interchange: usize,
+        /// Write every segment on one line (no line break after terminators).
+        #[arg(long)]
+        compact: bool,
+        /// Output file (`-` for standard output).
+        #[arg(short, long, default_value = "-")]
+        output: PathBuf,
+    },
     /// Print the JSON Schema of the internal model.
     Schema {
         /// `request` or `response`.
@@ -137,6 +180,40 @@ pub fn run() -> ExitCode {
             file,
         } => x12cmd::validate(&file, ack, lenient, json),
         Command::Schema { which } => schema(&which),
+        Command::Bench {
+            mb,
+            runs,
+            seed,
+            per_interchange,
+            requests,
+            json,
+        } => bench(
+            &crate::bench::BenchConfig {
+                mb,
+                runs,
+                seed,
+                per_interchange,
+                requests,
+            },
+            json,
+        ),
+        Command::Generate {
+            mb,
+            requests,
+            seed,
+            per_interchange,
+            compact,
+            output,
+        } => generate(
+            &crate::synth::BatchSpec {
+                seed,
+                target_bytes: mb << 20,
+                per_interchange,
+                newline: !compact,
+            },
+            requests,
+            &output,
+        ),
     };
     match result {
         Ok(code) => code,
@@ -156,6 +233,50 @@ fn schema(which: &str) -> Result<ExitCode, String> {
     println!(
         "{}",
         serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench(config: &crate::bench::BenchConfig, json: bool) -> Result<ExitCode, String> {
+    let report = crate::bench::run(config, |step| eprintln!("bench: {step}"))
+        .map_err(|e| format!("benchmark failed: {e}"))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report.to_json()).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn generate(
+    spec: &crate::synth::BatchSpec,
+    requests: bool,
+    output: &PathBuf,
+) -> Result<ExitCode, String> {
+    use std::io::Write;
+    let write = |out: &mut dyn Write| {
+        if requests {
+            crate::synth::write_requests(spec, out)
+        } else {
+            crate::synth::write_responses(spec, out)
+        }
+    };
+    let stats = if output.as_os_str() == "-" {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+        write(&mut out).and_then(|s| out.flush().map(|_| s))
+    } else {
+        let file =
+            std::fs::File::create(output).map_err(|e| format!("{}: {e}", output.display()))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        write(&mut out).and_then(|s| out.flush().map(|_| s))
+    }
+    .map_err(|e| format!("{}: {e}", output.display()))?;
+    eprintln!(
+        "wrote {} bytes: {} interchanges, {} transaction sets, {} service lines",
+        stats.bytes, stats.interchanges, stats.transactions, stats.service_lines
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -6,12 +6,13 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
+use super::streamout::{self, Input};
 use super::{AckKind, EnvelopeArgs, Format, read_input};
 use crate::domain::AuthorizationRequest;
 use crate::x12::error::{Issue, Location, Severity};
 use crate::x12::guide;
 use crate::x12::syntax::Unit;
-use crate::x12::tx278::{self, Message278};
+use crate::x12::tx278;
 use crate::x12::writer::{EnvelopeSettings, MemoryControlNumbers, Stamp};
 
 fn split_id(v: &str, what: &str) -> Result<(String, String), String> {
@@ -38,7 +39,7 @@ pub fn envelope_settings(a: &EnvelopeArgs) -> Result<EnvelopeSettings, String> {
     })
 }
 
-fn looks_like_x12(data: &[u8]) -> bool {
+pub(crate) fn looks_like_x12(data: &[u8]) -> bool {
     let t = data.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(data);
     t.iter()
         .position(|b| !b.is_ascii_whitespace())
@@ -112,14 +113,15 @@ pub fn translate(
     env: &EnvelopeArgs,
     file: &PathBuf,
 ) -> Result<ExitCode, String> {
-    let data = read_input(file)?;
-    let from = from.unwrap_or(if looks_like_x12(&data) {
+    let input = Input::open(file)?;
+    let from = from.unwrap_or(if input.is_x12 {
         Format::X12
     } else {
         Format::Json
     });
     match (from, to) {
         (Format::Json, Format::X12) => {
+            let data = input.read_all()?;
             let requests = requests_from_json(&data)?;
             let settings = envelope_settings(env)?;
             let controls =
@@ -131,86 +133,24 @@ pub fn translate(
                 .map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
         }
-        (Format::X12, Format::Json) => {
-            let decoded = tx278::decode_all(&data);
-            let errors: Vec<&Issue> = decoded.all_issues().collect();
-            print_issues(&errors);
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&decoded).map_err(|e| e.to_string())?
-            );
-            let failed = decoded
-                .transactions
-                .iter()
-                .any(|t| t.message.is_none() && t.transaction.id == "278")
-                || decoded.transactions.is_empty();
-            Ok(if failed {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
+        // Streamed: any size of input in bounded memory.
+        (Format::X12, Format::Json) => streamout::translate_to_json(input),
         (a, b) => Err(format!(
             "translating {a:?} to {b:?} is not supported: use --to x12 for JSON input, --to json for X12 input"
         )),
     }
 }
 
+/// Streamed: any size of input in bounded memory (see `streamout`).
 pub fn parse(file: &PathBuf) -> Result<ExitCode, String> {
-    let data = read_input(file)?;
-    if !looks_like_x12(&data) {
+    let input = Input::open(file)?;
+    if !input.is_x12 {
         return Err(format!(
             "{}: not an X12 interchange (it does not start with ISA)",
             file.display()
         ));
     }
-    let (decoded, issues) = check_x12(&data);
-    let (acks, _) = crate::x12::ack::parse_acks(&data);
-    let mut decisions = vec![];
-    let mut requests = vec![];
-    let mut failed = false;
-    for t in &decoded.transactions {
-        match &t.message {
-            Some(Message278::Response(r)) => {
-                let mut v = crate::report::decision_view(r);
-                v["transaction"] = json!({"control_number": t.transaction.control_number, "index": t.transaction.index});
-                decisions.push(v);
-            }
-            Some(Message278::Request(r)) => requests.push(crate::report::request_summary(r)),
-            None if t.transaction.id == "278" => failed = true,
-            None => {}
-        }
-    }
-    print_issues(&issues.iter().collect::<Vec<_>>());
-    let mut out = serde_json::Map::new();
-    out.insert("decisions".into(), decisions.into());
-    if !requests.is_empty() {
-        out.insert("requests".into(), requests.into());
-    }
-    if !acks.is_empty() {
-        out.insert(
-            "acknowledgements".into(),
-            serde_json::to_value(&acks).map_err(|e| e.to_string())?,
-        );
-    }
-    let errors: Vec<&Issue> = issues
-        .iter()
-        .filter(|i| i.severity == Severity::Error)
-        .collect();
-    out.insert(
-        "errors".into(),
-        serde_json::to_value(&errors).map_err(|e| e.to_string())?,
-    );
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&Value::Object(out)).map_err(|e| e.to_string())?
-    );
-    let understood = !decoded.transactions.is_empty() || !acks.is_empty();
-    Ok(if failed || !understood {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    streamout::parse(input)
 }
 
 /// Every located problem of an X12 input: envelope, 278 content (the codec and the guide)

@@ -539,7 +539,11 @@ fn nonempty(b: &[u8]) -> Option<String> {
     if t.is_empty() { None } else { Some(t) }
 }
 
-fn parse_ta1(seg: &Segment, tracker: &EnvelopeTracker, issues: &mut Vec<Issue>) -> InterchangeAck {
+pub(crate) fn parse_ta1(
+    seg: &Segment,
+    tracker: &EnvelopeTracker,
+    issues: &mut Vec<Issue>,
+) -> InterchangeAck {
     let isa = tracker.interchange();
     let location = Location {
         interchange: isa.map(|h| h.index),
@@ -765,7 +769,7 @@ enum At {
     End,
 }
 
-fn parse_999(
+pub(crate) fn parse_999(
     tx: &Transaction,
     header: &TransactionHeader,
     tracker: &EnvelopeTracker,

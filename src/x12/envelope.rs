@@ -7,7 +7,53 @@ use super::error::{AckCode, Issue, Location};
 use super::syntax::{Delimiters, Segment, SliceReader, Transaction, Unit};
 
 fn s(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).trim().to_owned()
+    trimmed(b).into_owned()
+}
+
+/// What `s` gives, borrowed when it can be.
+fn trimmed(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match String::from_utf8_lossy(b) {
+        std::borrow::Cow::Borrowed(t) => std::borrow::Cow::Borrowed(t.trim()),
+        std::borrow::Cow::Owned(t) => std::borrow::Cow::Owned(t.trim().to_owned()),
+    }
+}
+
+/// Whether `s(b)` is `n` written in decimal.
+fn same_number(b: &[u8], n: usize) -> bool {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut v = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    trimmed(b).as_bytes() == &digits[i..]
+}
+
+/// The last segment of a set that ends with its terminator, found from the end; the same
+/// segment `Transaction::segments` ends with (its position is not known).
+fn last_segment<'a>(tx: &Transaction<'a>) -> Option<Segment<'a>> {
+    let d = tx.delimiters;
+    let line_break = |b: &u8| *b == b'\r' || *b == b'\n';
+    let body = tx.bytes.strip_suffix(&[d.segment])?;
+    let start = memchr::memrchr(d.segment, body).map_or(0, |i| i + 1);
+    let mut raw = &body[start..];
+    while let [first, rest @ ..] = raw
+        && line_break(first)
+    {
+        raw = rest;
+    }
+    while let [rest @ .., last] = raw
+        && line_break(last)
+    {
+        raw = rest;
+    }
+    let se = Segment::new(raw, d, 0, 0);
+    se.is(b"SE").then_some(se)
 }
 
 /// What an ISA says.
@@ -532,7 +578,8 @@ impl EnvelopeTracker {
             control_number: Some(control.clone()),
             ..Location::default()
         };
-        let st_loc = Location {
+        // Locations are built only for an issue (sets are read by the million).
+        let st_loc = || Location {
             segment_index: Some(tx.first_index),
             segment_position: Some(1),
             segment_id: Some("ST".into()),
@@ -542,7 +589,7 @@ impl EnvelopeTracker {
         if self.group.is_none() {
             self.issues.push(Issue::error(
                 "st_outside_group",
-                st_loc.clone(),
+                st_loc(),
                 "a transaction set outside a functional group (no GS before it)",
             ));
         }
@@ -550,14 +597,21 @@ impl EnvelopeTracker {
             self.issues.push(
                 Issue::error(
                     "st_control_number",
-                    st_loc.with_element(2),
+                    st_loc().with_element(2),
                     "ST02 must be 4 to 9 characters",
                 )
                 .value(&control)
                 .ack(AckCode::Element("4")),
             );
         }
-        if tx.has_se {
+        // The SE is the last segment: read from the end, it is checked without walking the
+        // set; only a set with an SE problem is walked for the SE's position.
+        let se_ok = tx.has_se
+            && last_segment(tx).is_some_and(|se| {
+                let e = se.split::<2>();
+                same_number(e[0], tx.segment_count) && trimmed(e[1]) == control.as_str()
+            });
+        if tx.has_se && !se_ok {
             let se = segs.last().expect("a transaction with SE has segments");
             let e = se.split::<2>();
             let se_loc = Location {
@@ -593,7 +647,7 @@ impl EnvelopeTracker {
                     .ack(AckCode::Transaction("3")),
                 );
             }
-        } else {
+        } else if !tx.has_se {
             let end = Location {
                 segment_index: Some(tx.first_index + tx.segment_count - 1),
                 ..location.clone()

@@ -4,6 +4,7 @@ pub mod ack;
 pub mod envelope;
 pub mod error;
 pub mod guide;
+pub mod stream;
 pub mod syntax;
 pub mod tx278;
 pub mod writer;

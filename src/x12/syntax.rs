@@ -243,7 +243,14 @@ impl<'a> Segment<'a> {
     /// The segment id (`NM1`).
     #[inline]
     pub fn id(&self) -> &'a [u8] {
-        match memchr(self.delimiters.element, self.raw) {
+        // Ids are two or three characters: look there before searching.
+        let el = self.delimiters.element;
+        match self.raw {
+            [_, _, e, ..] if *e == el => return &self.raw[..2],
+            [_, _, _, e, ..] if *e == el => return &self.raw[..3],
+            _ => {}
+        }
+        match memchr(el, self.raw) {
             Some(i) => &self.raw[..i],
             None => self.raw,
         }
@@ -264,8 +271,9 @@ impl<'a> Segment<'a> {
         parts
     }
     /// How many elements follow the id (trailing empty ones included).
+    #[inline]
     pub fn element_count(&self) -> usize {
-        memchr::memchr_iter(self.delimiters.element, self.raw).count()
+        count_byte(self.raw, self.delimiters.element)
     }
     /// Element `n` (1-based, so `element(1)` of `NM1*X3` is `X3`); empty when absent.
     #[inline]
@@ -275,11 +283,32 @@ impl<'a> Segment<'a> {
     /// Elements 1..=N in an array (absent ones empty): one pass over the segment.
     #[inline]
     pub fn split<const N: usize>(&self) -> [&'a [u8]; N] {
+        self.split_rest().0
+    }
+    /// Elements 1..=N, and what follows the separator after element N (empty when the
+    /// segment has no more than N elements), for telling whether more carry data.
+    #[inline]
+    pub fn split_rest<const N: usize>(&self) -> ([&'a [u8]; N], &'a [u8]) {
+        let el = self.delimiters.element;
         let mut out: [&'a [u8]; N] = [&[]; N];
-        for (slot, e) in out.iter_mut().zip(self.elements()) {
-            *slot = e;
+        let id = self.id().len();
+        if id >= self.raw.len() {
+            return (out, &[]);
         }
-        out
+        let mut rest = &self.raw[id + 1..];
+        for slot in out.iter_mut() {
+            match rest.iter().position(|&b| b == el) {
+                Some(i) => {
+                    *slot = &rest[..i];
+                    rest = &rest[i + 1..];
+                }
+                None => {
+                    *slot = rest;
+                    return (out, &[]);
+                }
+            }
+        }
+        (out, rest)
     }
     /// The components of an element value of this segment.
     pub fn components(&self, element: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
@@ -303,6 +332,24 @@ impl<'a> Segment<'a> {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(self.raw).into_owned()
     }
+}
+
+/// How many times `b` occurs in `s`, eight bytes at a time (segments are short: this beats a
+/// vector search there).
+#[inline]
+pub fn count_byte(s: &[u8], b: u8) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let pattern = LO * u64::from(b);
+    let mut chunks = s.chunks_exact(8);
+    let mut n = 0;
+    for c in chunks.by_ref() {
+        let x = u64::from_le_bytes(c.try_into().expect("8 bytes")) ^ pattern;
+        // High bit of each byte set when that byte of x is non-zero (exact, no carries across).
+        let nonzero = (((x & HI7) + HI7) | x) & !HI7;
+        n += 8 - nonzero.count_ones() as usize;
+    }
+    n + chunks.remainder().iter().filter(|&&c| c == b).count()
 }
 
 #[inline]
@@ -916,6 +963,43 @@ mod tests {
             streamed.push(ids(&[u.unwrap()]).remove(0));
         }
         assert_eq!(slice, streamed);
+    }
+
+    #[test]
+    fn split_and_count_agree_with_the_element_iterator() {
+        let d = Delimiters::default();
+        for raw in [
+            &b"NM1*X3*2*NAME"[..],
+            b"NM1",
+            b"NM1*",
+            b"NM1**",
+            b"HL*1**20*1",
+            b"SV1*HC:99213*100*UN*1*11*****************Y*",
+            b"X",
+            b"",
+            b"AB*",
+            b"ABCD*E",
+        ] {
+            let seg = Segment::new(raw, d, 1, 0);
+            let want: Vec<&[u8]> = seg.elements().collect();
+            let got = seg.split::<24>();
+            for (i, g) in got.iter().enumerate() {
+                assert_eq!(*g, want.get(i).copied().unwrap_or(b""), "{raw:?} {i}");
+            }
+            assert_eq!(seg.split::<2>(), [seg.element(1), seg.element(2)]);
+            let (_, rest) = seg.split_rest::<2>();
+            let more: Vec<&[u8]> = want.iter().skip(2).copied().collect();
+            assert_eq!(
+                rest.is_empty(),
+                more.len() <= 1 && more.iter().all(|m| m.is_empty()),
+                "{raw:?}"
+            );
+            assert_eq!(seg.element_count(), want.len(), "{raw:?}");
+            assert_eq!(
+                count_byte(raw, b'*'),
+                raw.iter().filter(|&&b| b == b'*').count()
+            );
+        }
     }
 
     #[test]

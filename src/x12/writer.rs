@@ -201,6 +201,14 @@ impl Writer {
             self.error = Some(issue);
         }
     }
+    /// Closes the open segment and moves everything written so far to `out` (counts go on),
+    /// so that output of any size can be written in bounded memory.
+    pub fn drain_to(&mut self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        self.close();
+        out.write_all(&self.out)?;
+        self.out.clear();
+        Ok(())
+    }
 }
 
 /// A moment, as the envelopes write it (UTC).
@@ -501,6 +509,12 @@ impl InterchangeWriter {
         &mut self.w
     }
 
+    /// Moves what is written so far to `out` (see `Writer::drain_to`): an interchange of any
+    /// number of transaction sets can be written in bounded memory; `finish` returns the rest.
+    pub fn drain_to(&mut self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        self.w.drain_to(out)
+    }
+
     pub fn end_transaction(&mut self) {
         if let Some(st02) = self.transaction.take() {
             let count = self.w.since_mark() + 1;
@@ -562,6 +576,28 @@ mod tests {
         assert_eq!(SliceReader::new(&out).count(), 5);
         let units: Vec<_> = SliceReader::new(&out).map(Result::unwrap).collect();
         assert!(matches!(units[2], Unit::Transaction(t) if t.segment_count == 4));
+    }
+
+    #[test]
+    fn draining_keeps_the_counts() {
+        let s = EnvelopeSettings::default();
+        let write = |drain: bool| {
+            let mut out = vec![];
+            let mut iw = InterchangeWriter::begin(&s, 7, stamp()).unwrap();
+            iw.begin_group(&s, "HI", "005010X217", 3, stamp());
+            for st in 1..=3 {
+                iw.begin_transaction("278", st, "005010X217")
+                    .seg("BHT")
+                    .e("0007");
+                if drain {
+                    iw.drain_to(&mut out).unwrap();
+                }
+                iw.writer().seg("HL").e("1").e("").e("20").e("0");
+            }
+            out.extend(iw.finish().unwrap());
+            out
+        };
+        assert_eq!(write(true), write(false));
     }
 
     #[test]

@@ -57,11 +57,40 @@ struct LevelData {
     certification: Certification,
     administrative_reference: Option<Text>,
     rejects: Vec<Reject>,
-    hl_location: Location,
+    /// Where the loop's HL is (`None` until one is read).
+    hl_location: Option<Seen>,
 }
 
-struct Decoder {
-    base: Location,
+/// Where a segment was, kept without allocating: the `Location` (with its strings) is only
+/// built when an issue is reported there.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    index: usize,
+    offset: usize,
+    id: &'static str,
+    loop_id: Option<&'static str>,
+}
+
+/// The location of a remembered segment (`Location::default()` for one never seen).
+fn located(base: &Location, first_index: usize, seen: Option<Seen>) -> Location {
+    match seen {
+        None => Location::default(),
+        Some(s) => Location {
+            segment_index: Some(s.index),
+            segment_position: Some(s.index + 1 - first_index),
+            segment_id: Some(s.id.to_owned()),
+            loop_id: s.loop_id.map(str::to_owned),
+            byte_offset: Some(s.offset),
+            ..base.clone()
+        },
+    }
+}
+
+struct Decoder<'a> {
+    base: &'a Location,
+    /// The whole transaction set as text when it is valid UTF-8 (values are then sliced
+    /// from it instead of being checked one by one).
+    whole: Option<&'a str>,
     first_index: usize,
     issues: Vec<Issue>,
     response: bool,
@@ -79,17 +108,33 @@ struct Decoder {
     level: Option<Lv>,
     entity: Option<Ent>,
     rejects: Vec<Reject>,
-    bht_location: Location,
+    bht_location: Option<Seen>,
     /// NM101 of the NM1 being read (names its loop before the entity exists).
     pending_role: Vec<u8>,
 }
 
-fn utf8(v: &[u8]) -> Option<&str> {
-    std::str::from_utf8(v).ok()
-}
+impl<'a> Decoder<'a> {
+    /// A value as text, `None` when it is not UTF-8.
+    #[inline]
+    fn utf8<'v>(&self, v: &'v [u8]) -> Option<&'v str>
+    where
+        'a: 'v,
+    {
+        if v.is_empty() {
+            return Some("");
+        }
+        if let Some(whole) = self.whole {
+            // A value borrowed from the set: slice the checked text (a slice that does not
+            // fall on character boundaries is not UTF-8 by itself either).
+            let start = (v.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
+            if start < whole.len() && v.len() <= whole.len() - start {
+                return whole.get(start..start + v.len());
+            }
+        }
+        std::str::from_utf8(v).ok()
+    }
 
-impl Decoder {
-    fn loop_id(&self) -> Option<String> {
+    fn loop_id(&self) -> Option<&'static str> {
         let id = match (self.level, self.entity) {
             (None, _) => return None,
             (_, Some(Ent::Umo)) => "2010A",
@@ -99,9 +144,9 @@ impl Decoder {
             (_, Some(Ent::EventProvider(i))) => {
                 let role = match self.event.providers.get(i) {
                     Some(e) => e.role.as_str(),
-                    None => utf8(self.pending_role.as_slice()).unwrap_or(""),
+                    None => std::str::from_utf8(self.pending_role.as_slice()).unwrap_or(""),
                 };
-                return Some(event_provider_loop(role, self.response).to_owned());
+                return Some(event_provider_loop(role, self.response));
             }
             (_, Some(Ent::ServiceProvider(_))) => {
                 if self.response {
@@ -117,7 +162,17 @@ impl Decoder {
             (Some(Lv::Event), None) => "2000E",
             (Some(Lv::Service), None) => "2000F",
         };
-        Some(id.to_owned())
+        Some(id)
+    }
+
+    /// Remembers where `seg` is, with the loop it is in now.
+    fn seen(&self, seg: &Segment, id: &'static str) -> Seen {
+        Seen {
+            index: seg.index,
+            offset: seg.offset,
+            id,
+            loop_id: self.loop_id(),
+        }
     }
 
     fn loc(&self, seg: &Segment) -> Location {
@@ -125,7 +180,7 @@ impl Decoder {
             segment_index: Some(seg.index),
             segment_position: Some(seg.index + 1 - self.first_index),
             segment_id: Some(seg.id_str().to_owned()),
-            loop_id: self.loop_id(),
+            loop_id: self.loop_id().map(str::to_owned),
             byte_offset: Some(seg.offset),
             ..self.base.clone()
         }
@@ -154,8 +209,23 @@ impl Decoder {
         self.issues.push(Issue::warning(code, loc, msg));
     }
 
+    /// `extra` after `split_rest`: nothing to look at when the elements past `max` that were
+    /// split and the rest are empty (the case of nearly every segment).
+    #[inline]
+    fn extra_rest(&mut self, seg: &Segment, max: usize, e: &[&[u8]], rest: &[u8]) {
+        let el = seg.delimiters().element;
+        if e.iter().skip(max).all(|v| v.is_empty()) && rest.iter().all(|&b| b == el) {
+            return;
+        }
+        self.extra(seg, max);
+    }
+
     /// Elements after `max` that carry data are reported (the model does not keep them).
     fn extra(&mut self, seg: &Segment, max: usize) {
+        // Most segments have no more than `max` elements: count them before splitting.
+        if seg.element_count() <= max {
+            return;
+        }
         for (i, v) in seg.elements().enumerate().skip(max) {
             if !v.is_empty() {
                 let name = seg.id_str().to_owned();
@@ -200,7 +270,7 @@ impl Decoder {
         if v.is_empty() {
             return None;
         }
-        let Some(s) = utf8(v) else {
+        let Some(s) = self.utf8(v) else {
             self.issue(
                 seg,
                 el,
@@ -241,7 +311,7 @@ impl Decoder {
         if v.is_empty() {
             return None;
         }
-        match utf8(v).and_then(T::from_code) {
+        match self.utf8(v).and_then(T::from_code) {
             Some(t) => Some(t),
             None => {
                 let id = seg.id_str().to_owned();
@@ -284,7 +354,7 @@ impl Decoder {
         if v.is_empty() {
             return None;
         }
-        match utf8(v).map(Date::from_x12) {
+        match self.utf8(v).map(Date::from_x12) {
             Some(Ok(d)) => Some(d),
             Some(Err(e)) => {
                 self.issue(seg, el, "invalid_date", "8", e.reason.to_string(), v);
@@ -391,8 +461,8 @@ impl Decoder {
     }
 
     fn bht(&mut self, seg: &Segment) {
-        self.bht_location = self.loc(seg);
-        let e = seg.split::<6>();
+        self.bht_location = Some(self.seen(seg, "BHT"));
+        let (e, rest) = seg.split_rest::<6>();
         if e[0] != b"0007" {
             self.issue(
                 seg,
@@ -413,12 +483,12 @@ impl Decoder {
         self.created_date = self.date8(seg, 4, e[3]);
         self.created_time = self.parse_value(seg, 5, e[4], Time::parse);
         self.transaction_type = self.code(seg, 6, e[5]);
-        self.extra(seg, 6);
+        self.extra_rest(seg, 6, &e, rest);
     }
 
     fn hl(&mut self, seg: &Segment) {
         self.entity = None;
-        let e = seg.split::<4>();
+        let (e, rest) = seg.split_rest::<4>();
         let lv = match e[2] {
             b"20" => Lv::Umo,
             b"21" => Lv::Requester,
@@ -440,7 +510,7 @@ impl Decoder {
             }
         };
         self.level = Some(lv);
-        let loc = self.loc(seg);
+        let loc = Some(self.seen(seg, "HL"));
         match lv {
             Lv::Event => {
                 if self.event.seen {
@@ -464,11 +534,11 @@ impl Decoder {
             }
             _ => {}
         }
-        self.extra(seg, 4);
+        self.extra_rest(seg, 4, &e, rest);
     }
 
     fn nm1(&mut self, seg: &Segment) {
-        let e = seg.split::<9>();
+        let (e, rest) = seg.split_rest::<9>();
         let Some(lv) = self.level else {
             self.warn(
                 seg,
@@ -500,11 +570,26 @@ impl Decoder {
         } else {
             None
         };
-        let mut ent = Entity::new(
-            role.as_ref().map_or("ZZ", |r| r.as_str()),
-            kind.unwrap_or(EntityType::Organization),
-        )
-        .expect("a valid code");
+        let kind = kind.unwrap_or(EntityType::Organization);
+        let mut ent = match role {
+            Some(role) => Entity {
+                role,
+                kind,
+                name: None,
+                first_name: None,
+                middle_name: None,
+                prefix: None,
+                suffix: None,
+                id: None,
+                references: vec![],
+                address: None,
+                contacts: vec![],
+                provider_info: None,
+                demographics: None,
+                relationship: None,
+            },
+            None => Entity::new("ZZ", kind).expect("a valid code"),
+        };
         ent.name = self.text(seg, 3, e[2]);
         ent.first_name = self.text(seg, 4, e[3]);
         ent.middle_name = self.text(seg, 5, e[4]);
@@ -534,7 +619,7 @@ impl Decoder {
                 );
                 None
             }
-            (b"XX", v) => match utf8(v).map(Npi::parse) {
+            (b"XX", v) => match self.utf8(v).map(Npi::parse) {
                 Some(Ok(n)) => Some(Identification::Npi(n)),
                 other => {
                     let why = match other {
@@ -571,7 +656,7 @@ impl Decoder {
                     .map(|(qualifier, value)| Identification::Other { qualifier, value })
             }
         };
-        self.extra(seg, 9);
+        self.extra_rest(seg, 9, &e, rest);
         let which = match lv {
             Lv::Umo => Ent::Umo,
             Lv::Requester => Ent::Requester,
@@ -610,13 +695,13 @@ impl Decoder {
     }
 
     fn reference(&mut self, seg: &Segment) {
-        let e = seg.split::<3>();
+        let (e, rest) = seg.split_rest::<3>();
         let ok = self.required(seg, 1, e[0], "reference qualifier")
             & self.required(seg, 2, e[1], "reference");
         let qualifier = self.code(seg, 1, e[0]);
         let value = self.text(seg, 2, e[1]);
         let description = self.text(seg, 3, e[2]);
-        self.extra(seg, 3);
+        self.extra_rest(seg, 3, &e, rest);
         let (Some(qualifier), Some(value), true) = (qualifier, value, ok) else {
             return;
         };
@@ -667,17 +752,17 @@ impl Decoder {
         }
         match seg.id() {
             b"N3" => {
-                let e = seg.split::<2>();
+                let (e, rest) = seg.split_rest::<2>();
                 let l1 = self.text(seg, 1, e[0]);
                 let l2 = self.text(seg, 2, e[1]);
-                self.extra(seg, 2);
+                self.extra_rest(seg, 2, &e, rest);
                 let ent = self.entity_mut().expect("entity");
                 let addr = ent.address.get_or_insert_with(empty_address);
                 addr.lines.extend(l1);
                 addr.lines.extend(l2);
             }
             b"N4" => {
-                let e = seg.split::<7>();
+                let (e, rest) = seg.split_rest::<7>();
                 let city = self.text(seg, 1, e[0]);
                 let state = self.code(seg, 2, e[1]);
                 let postal = self.code(seg, 3, e[2]);
@@ -693,7 +778,7 @@ impl Decoder {
                         );
                     }
                 }
-                self.extra(seg, 7);
+                self.extra_rest(seg, 7, &e, rest);
                 let ent = self.entity_mut().expect("entity");
                 let addr = ent.address.get_or_insert_with(empty_address);
                 addr.city = city;
@@ -703,7 +788,7 @@ impl Decoder {
                 addr.country_subdivision = sub;
             }
             b"PER" => {
-                let e = seg.split::<8>();
+                let (e, rest) = seg.split_rest::<8>();
                 let function = if self.required(seg, 1, e[0], "contact function") {
                     self.code(seg, 1, e[0])
                 } else {
@@ -733,7 +818,7 @@ impl Decoder {
                         numbers.push(ContactNumber { qualifier, number });
                     }
                 }
-                self.extra(seg, 8);
+                self.extra_rest(seg, 8, &e, rest);
                 if let Some(function) = function {
                     self.entity_mut().expect("entity").contacts.push(Contact {
                         function,
@@ -743,14 +828,14 @@ impl Decoder {
                 }
             }
             b"PRV" => {
-                let e = seg.split::<3>();
+                let (e, rest) = seg.split_rest::<3>();
                 let ok = self.required(seg, 1, e[0], "provider code")
                     & self.required(seg, 2, e[1], "reference qualifier")
                     & self.required(seg, 3, e[2], "taxonomy");
                 let role = self.code(seg, 1, e[0]);
                 let qualifier = self.code(seg, 2, e[1]);
                 let taxonomy = self.code(seg, 3, e[2]);
-                self.extra(seg, 3);
+                self.extra_rest(seg, 3, &e, rest);
                 if let (Some(role), Some(qualifier), Some(taxonomy), true) =
                     (role, qualifier, taxonomy, ok)
                 {
@@ -762,7 +847,7 @@ impl Decoder {
                 }
             }
             b"DMG" => {
-                let e = seg.split::<3>();
+                let (e, rest) = seg.split_rest::<3>();
                 if !e[0].is_empty() && e[0] != b"D8" {
                     self.issue(seg, 1, "invalid_code", "7", "DMG01 must be D8".into(), e[0]);
                 }
@@ -772,14 +857,14 @@ impl Decoder {
                     None
                 };
                 let gender = self.code(seg, 3, e[2]);
-                self.extra(seg, 3);
+                self.extra_rest(seg, 3, &e, rest);
                 if let Some(birth_date) = birth_date {
                     self.entity_mut().expect("entity").demographics =
                         Some(Demographics { birth_date, gender });
                 }
             }
             b"INS" => {
-                let e = seg.split::<17>();
+                let (e, rest) = seg.split_rest::<17>();
                 let is_subscriber = self.yes_no(seg, 1, e[0]);
                 let code = if self.required(seg, 2, e[1], "relationship code") {
                     self.code(seg, 2, e[1])
@@ -797,7 +882,7 @@ impl Decoder {
                         );
                     }
                 }
-                self.extra(seg, 17);
+                self.extra_rest(seg, 17, &e, rest);
                 if let (Some(is_subscriber), Some(code)) = (is_subscriber, code) {
                     self.entity_mut().expect("entity").relationship = Some(Relationship {
                         is_subscriber,
@@ -811,7 +896,7 @@ impl Decoder {
     }
 
     fn aaa(&mut self, seg: &Segment) {
-        let e = seg.split::<4>();
+        let (e, rest) = seg.split_rest::<4>();
         let validity = if self.required(seg, 1, e[0], "valid request indicator") {
             self.list(seg, 1, e[0])
         } else {
@@ -827,7 +912,7 @@ impl Decoder {
                 "AAA02 is not used in a 278".into(),
             );
         }
-        self.extra(seg, 4);
+        self.extra_rest(seg, 4, &e, rest);
         let Some(validity) = validity else { return };
         let (level, line) = match self.level {
             Some(Lv::Umo) => (Level::Umo, None),
@@ -890,7 +975,7 @@ impl Decoder {
         let response = self.response;
         match seg.id() {
             b"TRN" => {
-                let e = seg.split::<4>();
+                let (e, rest) = seg.split_rest::<4>();
                 let ok = self.required(seg, 1, e[0], "trace type")
                     & self.required(seg, 2, e[1], "trace number")
                     & self.required(seg, 3, e[2], "originating company");
@@ -898,7 +983,7 @@ impl Decoder {
                 let reference = self.text(seg, 2, e[1]);
                 let originator = self.code(seg, 3, e[2]);
                 let secondary = self.text(seg, 4, e[3]);
-                self.extra(seg, 4);
+                self.extra_rest(seg, 4, &e, rest);
                 if let (Some(kind), Some(reference), Some(originator), true) =
                     (kind, reference, originator, ok)
                 {
@@ -927,7 +1012,7 @@ impl Decoder {
                 self.level_data().expect("level").review = review;
             }
             b"HCR" => {
-                let e = seg.split::<4>();
+                let (e, rest) = seg.split_rest::<4>();
                 let action = if self.required(seg, 1, e[0], "action code") {
                     self.list(seg, 1, e[0])
                 } else {
@@ -936,7 +1021,7 @@ impl Decoder {
                 let cert = self.text(seg, 2, e[1]);
                 let reason = self.code(seg, 3, e[2]);
                 let ssop = self.yes_no(seg, 4, e[3]);
-                self.extra(seg, 4);
+                self.extra_rest(seg, 4, &e, rest);
                 if !response {
                     self.warn(
                         seg,
@@ -953,32 +1038,51 @@ impl Decoder {
                 l.second_opinion = ssop;
             }
             b"DTP" => {
-                let e = seg.split::<3>();
+                let (e, rest) = seg.split_rest::<3>();
                 let ok = self.required(seg, 1, e[0], "date qualifier")
                     & self.required(seg, 2, e[1], "date format")
                     & self.required(seg, 3, e[2], "date");
-                let qualifier = self.code(seg, 1, e[0]);
+                // The certification dates of a response need no code value (these codes
+                // are valid: parsing them could report nothing).
+                let certification = response && matches!(e[0], b"102" | b"036" | b"007");
+                let qualifier = if certification {
+                    None
+                } else {
+                    self.code(seg, 1, e[0])
+                };
                 let date = if ok {
                     self.period(seg, 3, e[1], e[2])
                 } else {
                     None
                 };
-                self.extra(seg, 3);
-                let (Some(qualifier), Some(date)) = (qualifier, date) else {
-                    return;
+                self.extra_rest(seg, 3, &e, rest);
+                let Some(date) = date else { return };
+                let qualifier = match qualifier {
+                    Some(q) => q,
+                    None if certification => {
+                        let l = self.level_data().expect("level");
+                        match (e[0], date) {
+                            (b"102", DateOrRange::Date(d)) => l.certification.issued = Some(d),
+                            (b"036", DateOrRange::Date(d)) => l.certification.expires = Some(d),
+                            (b"007", d) => l.certification.effective = Some(d),
+                            (q, date) => l.dates.push(EventDate {
+                                qualifier: Code::parse(std::str::from_utf8(q).unwrap_or_default())
+                                    .expect("a certification date qualifier is a code"),
+                                date,
+                            }),
+                        }
+                        return;
+                    }
+                    None => return,
                 };
-                let l = self.level_data().expect("level");
-                match (response, qualifier.as_str(), date) {
-                    (true, "102", DateOrRange::Date(d)) => l.certification.issued = Some(d),
-                    (true, "036", DateOrRange::Date(d)) => l.certification.expires = Some(d),
-                    (true, "007", d) => l.certification.effective = Some(d),
-                    _ => l.dates.push(EventDate { qualifier, date }),
-                }
+                self.level_data()
+                    .expect("level")
+                    .dates
+                    .push(EventDate { qualifier, date });
             }
             b"HI" => {
                 let mut diagnoses = vec![];
-                let elements: Vec<&[u8]> = seg.elements().collect();
-                for (i, v) in elements.iter().enumerate() {
+                for (i, v) in seg.elements().enumerate() {
                     if v.is_empty() {
                         continue;
                     }
@@ -1051,7 +1155,7 @@ impl Decoder {
                     .extend(diagnoses);
             }
             b"HSD" => {
-                let e = seg.split::<8>();
+                let (e, rest) = seg.split_rest::<8>();
                 let q = ServiceQuantity {
                     unit: self.list(seg, 1, e[0]),
                     quantity: self.decimal(seg, 2, e[1]),
@@ -1062,7 +1166,7 @@ impl Decoder {
                     delivery_pattern: self.code(seg, 7, e[6]),
                     delivery_time: self.code(seg, 8, e[7]),
                 };
-                self.extra(seg, 8);
+                self.extra_rest(seg, 8, &e, rest);
                 if q.is_empty() {
                     self.warn(
                         seg,
@@ -1075,7 +1179,7 @@ impl Decoder {
                 }
             }
             b"CRC" => {
-                let e = seg.split::<7>();
+                let (e, rest) = seg.split_rest::<7>();
                 let ok = self.required(seg, 1, e[0], "condition category")
                     & self.required(seg, 2, e[1], "certification condition indicator")
                     & self.required(seg, 3, e[2], "condition code");
@@ -1085,7 +1189,7 @@ impl Decoder {
                 for (i, v) in e.iter().enumerate().skip(2) {
                     codes.extend(self.code(seg, i + 1, v));
                 }
-                self.extra(seg, 7);
+                self.extra_rest(seg, 7, &e, rest);
                 if let (Some(category), Some(applies), true) = (category, applies, ok) {
                     self.level_data()
                         .expect("level")
@@ -1098,14 +1202,14 @@ impl Decoder {
                 }
             }
             b"CL1" => {
-                let e = seg.split::<4>();
+                let (e, rest) = seg.split_rest::<4>();
                 let info = InstitutionalInfo {
                     admission_type: self.code(seg, 1, e[0]),
                     admission_source: self.code(seg, 2, e[1]),
                     patient_status: self.code(seg, 3, e[2]),
                     nursing_home_status: self.code(seg, 4, e[3]),
                 };
-                self.extra(seg, 4);
+                self.extra_rest(seg, 4, &e, rest);
                 if info.is_empty() {
                     self.warn(
                         seg,
@@ -1120,7 +1224,7 @@ impl Decoder {
             b"CR1" | b"CR2" | b"CR5" | b"CR6" | b"CR7" => {
                 let mut elements: Vec<String> = vec![];
                 for (i, v) in seg.elements().enumerate() {
-                    match utf8(v) {
+                    match self.utf8(v) {
                         Some(s) => elements.push(s.to_owned()),
                         None => {
                             self.issue(
@@ -1145,7 +1249,7 @@ impl Decoder {
                     .push(ClinicalSegment { segment, elements });
             }
             b"PWK" => {
-                let e = seg.split::<7>();
+                let (e, rest) = seg.split_rest::<7>();
                 let ok = self.required(seg, 1, e[0], "report type")
                     & self.required(seg, 2, e[1], "report transmission");
                 let report_type = self.code(seg, 1, e[0]);
@@ -1177,7 +1281,7 @@ impl Decoder {
                     }
                 };
                 let description = self.text(seg, 7, e[6]);
-                self.extra(seg, 7);
+                self.extra_rest(seg, 7, &e, rest);
                 if let (Some(report_type), Some(transmission), true) =
                     (report_type, transmission, ok)
                 {
@@ -1193,15 +1297,15 @@ impl Decoder {
                 }
             }
             b"MSG" => {
-                let e = seg.split::<1>();
+                let (e, rest) = seg.split_rest::<1>();
                 // Payers pad MSG01 (" NFSS"); the text is kept trimmed.
-                let trimmed = utf8(e[0]).map(str::trim).unwrap_or("");
+                let trimmed = self.utf8(e[0]).map(str::trim).unwrap_or("");
                 let text = if trimmed.is_empty() {
                     None
                 } else {
                     self.text(seg, 1, trimmed.as_bytes())
                 };
-                self.extra(seg, 1);
+                self.extra_rest(seg, 1, &e, rest);
                 if let Some(t) = text {
                     self.level_data().expect("level").messages.push(t);
                 }
@@ -1235,7 +1339,7 @@ impl Decoder {
                 }
             }
             b"TOO" => {
-                let e = seg.split::<3>();
+                let (e, rest) = seg.split_rest::<3>();
                 let ok = self.required(seg, 1, e[0], "code list qualifier")
                     & self.required(seg, 2, e[1], "tooth number");
                 let qualifier = self.code(seg, 1, e[0]);
@@ -1248,7 +1352,7 @@ impl Decoder {
                 {
                     surfaces.extend(self.code(seg, 3, c));
                 }
-                self.extra(seg, 3);
+                self.extra_rest(seg, 3, &e, rest);
                 if let (Some(qualifier), Some(number), true) = (qualifier, number, ok) {
                     self.level_data().expect("level").teeth.push(Tooth {
                         qualifier,
@@ -1262,7 +1366,7 @@ impl Decoder {
     }
 
     fn um(&mut self, seg: &Segment) -> Option<ReviewInfo> {
-        let e = seg.split::<9>();
+        let (e, rest) = seg.split_rest::<9>();
         let ok = self.required(seg, 1, e[0], "request category")
             & self.required(seg, 2, e[1], "certification type");
         let category = self.list(seg, 1, e[0]);
@@ -1321,7 +1425,7 @@ impl Decoder {
             }
         }
         let release_of_information = self.code(seg, 9, e[8]);
-        self.extra(seg, 9);
+        self.extra_rest(seg, 9, &e, rest);
         match (category, certification_type, ok) {
             (Some(category), Some(certification_type), true) => Some(ReviewInfo {
                 category,
@@ -1363,7 +1467,7 @@ impl Decoder {
                 "the product/service id (component 8) is not kept".into(),
             );
         }
-        let code = utf8(c[1]).unwrap_or("");
+        let code = self.utf8(c[1]).unwrap_or("");
         match Procedure::new(qualifier, code, modifiers, description) {
             Ok(p) => Some(p),
             Err(e) => {
@@ -1376,7 +1480,7 @@ impl Decoder {
     fn service(&mut self, seg: &Segment) -> Option<Service> {
         match seg.id() {
             b"SV1" => {
-                let e = seg.split::<21>();
+                let (e, rest) = seg.split_rest::<21>();
                 let procedure = if self.required(seg, 1, e[0], "procedure") {
                     self.procedure(seg, 1, e[0])
                 } else {
@@ -1397,7 +1501,7 @@ impl Decoder {
                         );
                     }
                 }
-                self.extra(seg, 20);
+                self.extra_rest(seg, 20, &e, rest);
                 Some(Service::Professional {
                     procedure: procedure?,
                     charge,
@@ -1408,7 +1512,7 @@ impl Decoder {
                 })
             }
             b"SV2" => {
-                let e = seg.split::<10>();
+                let (e, rest) = seg.split_rest::<10>();
                 let revenue_code = self.code(seg, 1, e[0]);
                 let procedure = if e[1].is_empty() {
                     None
@@ -1429,7 +1533,7 @@ impl Decoder {
                 let unit = self.list(seg, 4, e[3]);
                 let quantity = self.decimal(seg, 5, e[4]);
                 let rate = self.decimal(seg, 6, e[5]);
-                self.extra(seg, 6);
+                self.extra_rest(seg, 6, &e, rest);
                 Some(Service::Institutional {
                     revenue_code,
                     procedure,
@@ -1440,7 +1544,7 @@ impl Decoder {
                 })
             }
             _ => {
-                let e = seg.split::<6>();
+                let (e, rest) = seg.split_rest::<6>();
                 let procedure = if self.required(seg, 1, e[0], "procedure") {
                     self.procedure(seg, 1, e[0])
                 } else {
@@ -1459,7 +1563,7 @@ impl Decoder {
                     }
                 }
                 let quantity = self.decimal(seg, 6, e[5]);
-                self.extra(seg, 6);
+                self.extra_rest(seg, 6, &e, rest);
                 Some(Service::Dental {
                     procedure: procedure?,
                     charge,
@@ -1472,7 +1576,7 @@ impl Decoder {
 
     fn finish(mut self) -> (Option<Message278>, Vec<Issue>) {
         let Some(reference) = self.reference.take() else {
-            if self.bht_location.segment_id.is_none() {
+            if self.bht_location.is_none() {
                 self.issues.push(
                     Issue::error(
                         "required_segment_missing",
@@ -1502,7 +1606,7 @@ impl Decoder {
                 for m in messages.drain(..) {
                     issues.push(Issue::warning(
                         "segment_repeated",
-                        l.hl_location.clone(),
+                        located(self.base, self.first_index, l.hl_location),
                         format!(
                             "only one MSG per service line is kept; dropped {:?}",
                             m.as_str()
@@ -1522,7 +1626,7 @@ impl Decoder {
                 if !l.hcr && l.rejects.is_empty() && !self.event.hcr {
                     issues.push(Issue::warning(
                         "no_decision",
-                        l.hl_location.clone(),
+                        located(self.base, self.first_index, l.hl_location),
                         format!("service line {} has neither HCR nor AAA", i + 1),
                     ));
                 }
@@ -1566,7 +1670,7 @@ impl Decoder {
                 if n > 0 {
                     issues.push(Issue::warning(
                         "segment_not_kept",
-                        l.hl_location.clone(),
+                        located(self.base, self.first_index, l.hl_location),
                         format!("{what} in a 2000F service loop is not kept"),
                     ));
                 }
@@ -1574,20 +1678,22 @@ impl Decoder {
             if l.institutional.is_some() {
                 issues.push(Issue::warning(
                     "segment_not_kept",
-                    l.hl_location.clone(),
+                    located(self.base, self.first_index, l.hl_location),
                     "CL1 in a 2000F service loop is not kept".to_owned(),
                 ));
             }
         }
         let mut ev = std::mem::take(&mut self.event);
-        let ev_loc = ev.hl_location.clone();
+        // Built only for an issue.
+        let (base, first_index, ev_seen) = (self.base, self.first_index, ev.hl_location);
+        let ev_loc = move || located(base, first_index, ev_seen);
         let mut ev_messages = std::mem::take(&mut ev.messages);
         let event_message = if response { None } else { ev_messages.pop() };
         if !response {
             for m in ev_messages.drain(..) {
                 issues.push(Issue::warning(
                     "segment_repeated",
-                    ev_loc.clone(),
+                    ev_loc(),
                     format!("only one MSG per event is kept; dropped {:?}", m.as_str()),
                 ));
             }
@@ -1595,7 +1701,7 @@ impl Decoder {
         if !ev.services_ok() {
             issues.push(Issue::warning(
                 "segment_not_kept",
-                ev_loc.clone(),
+                ev_loc(),
                 "SV1/SV2/SV3/TOO in the 2000E event loop are not kept".to_owned(),
             ));
         }
@@ -1624,7 +1730,7 @@ impl Decoder {
                 if !(response && (!ev.rejects.is_empty() || ev.hcr)) || ev.has_echo() {
                     missing(
                         &mut issues,
-                        &ev_loc,
+                        &ev_loc(),
                         "the 2000E patient event has no UM; its echoed details are not kept",
                     );
                 }
@@ -1644,7 +1750,7 @@ impl Decoder {
                     ok = false;
                     missing(
                         &mut issues,
-                        &self.base,
+                        self.base,
                         &format!("the 278 request has no {what}"),
                     );
                 }
@@ -1677,7 +1783,7 @@ impl Decoder {
             issues.push(
                 Issue::error(
                     "no_decision",
-                    ev_loc.clone(),
+                    ev_loc(),
                     "the response carries no HCR and no AAA: there is no decision in it",
                 )
                 .ack(AckCode::Segment("3")),
@@ -1763,7 +1869,8 @@ pub(crate) fn event_provider_loop(role: &str, response: bool) -> &'static str {
 /// transaction, ST02); every issue found is returned with what could be understood.
 pub fn decode(tx: &Transaction, base: &Location) -> (Option<Message278>, Vec<Issue>) {
     let mut d = Decoder {
-        base: base.clone(),
+        base,
+        whole: std::str::from_utf8(tx.bytes).ok(),
         first_index: tx.first_index,
         issues: Vec::new(),
         response: false,
@@ -1781,7 +1888,7 @@ pub fn decode(tx: &Transaction, base: &Location) -> (Option<Message278>, Vec<Iss
         level: None,
         entity: None,
         rejects: Vec::new(),
-        bht_location: Location::default(),
+        bht_location: None,
         pending_role: Vec::new(),
     };
     let mut segs = tx.segments();

@@ -11,7 +11,7 @@ pub use encode::{write_request, write_response};
 use crate::domain::{AuthorizationRequest, AuthorizationResponse};
 use crate::x12::envelope::{EnvelopeTracker, InterchangeSummary, TransactionHeader, walk};
 use crate::x12::error::{Issue, X12Error};
-use crate::x12::syntax::Unit;
+use crate::x12::syntax::{Transaction, Unit};
 use crate::x12::writer::{ControlKind, ControlNumbers, EnvelopeSettings, InterchangeWriter, Stamp};
 
 /// The implementation guide this codec speaks.
@@ -54,37 +54,48 @@ impl DecodedFile {
 }
 
 /// Reads every 278 in an in-memory input. Never stops at the first problem: a broken
-/// transaction set is reported and the next one is read.
+/// transaction set is reported and the next one is read. (For inputs of any size, see
+/// `crate::x12::stream`, which does the same one transaction set at a time.)
 pub fn decode_all(data: &[u8]) -> DecodedFile {
     let mut tracker = EnvelopeTracker::with_summary();
     let mut out = DecodedFile::default();
     let mut transactions = Vec::new();
     walk(data, &mut tracker, &mut out.issues, |_, unit, header, _| {
-        let (Unit::Transaction(tx), Some(header)) = (unit, header) else {
-            return;
-        };
-        if header.id != "278" {
-            transactions.push(Decoded {
-                issues: vec![Issue::warning(
-                    "not_a_278",
-                    header.location.clone(),
-                    format!("transaction set {} is not a 278 and was skipped", header.id),
-                )],
-                transaction: header.clone(),
-                message: None,
-            });
-            return;
+        if let (Unit::Transaction(tx), Some(header)) = (unit, header) {
+            transactions.push(decode_set(header.clone(), tx));
         }
-        let (message, issues) = decode(tx, &header.location);
-        transactions.push(Decoded {
-            transaction: header.clone(),
-            message,
-            issues,
-        });
     });
     out.transactions = transactions;
     out.summary = tracker.summary().to_vec();
     out
+}
+
+/// One transaction set as `decode_all` reads it: the tracker checks its envelope and gives
+/// its location, a 278 is decoded, any other set is reported as skipped.
+pub fn decode_unit(tracker: &mut EnvelopeTracker, tx: &Transaction) -> Decoded {
+    decode_set(tracker.transaction(tx), tx)
+}
+
+/// One transaction set whose envelope has been checked: a 278 is decoded, any other set is
+/// reported as skipped.
+pub fn decode_set(header: TransactionHeader, tx: &Transaction) -> Decoded {
+    if header.id != "278" {
+        return Decoded {
+            issues: vec![Issue::warning(
+                "not_a_278",
+                header.location.clone(),
+                format!("transaction set {} is not a 278 and was skipped", header.id),
+            )],
+            transaction: header,
+            message: None,
+        };
+    }
+    let (message, issues) = decode(tx, &header.location);
+    Decoded {
+        transaction: header,
+        message,
+        issues,
+    }
 }
 
 /// Writes requests as one interchange with one HI group, control numbers from `controls`.
