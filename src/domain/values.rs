@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use compact_str::CompactString;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -33,13 +34,13 @@ macro_rules! string_newtype {
     ($(#[$m:meta])* $name:ident, $kind:literal, $pattern:literal, $check:expr) => {
         $(#[$m])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
+        pub struct $name(CompactString);
 
         impl $name {
             pub fn parse(s: &str) -> Result<Self, ValueError> {
                 let check: fn(&str) -> Result<(), String> = $check;
                 check(s).map_err(|reason| ValueError::new($kind, s, reason))?;
-                Ok($name(s.to_owned()))
+                Ok($name(CompactString::new(s)))
             }
             pub fn as_str(&self) -> &str {
                 &self.0
@@ -266,15 +267,15 @@ fn decimal_check(s: &str) -> Result<(), String> {
 /// A decimal number kept exactly as written (units, quantities, amounts): `12`, `1.5`, `150.00`.
 /// JSON accepts a string or a number and writes a string, so no digit is ever lost.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Decimal(String);
+pub struct Decimal(CompactString);
 
 impl Decimal {
     pub fn parse(s: &str) -> Result<Self, ValueError> {
         decimal_check(s).map_err(|r| ValueError::new("decimal number", s, r))?;
-        Ok(Decimal(s.to_owned()))
+        Ok(Decimal(CompactString::new(s)))
     }
     pub fn from_u64(v: u64) -> Self {
-        Decimal(v.to_string())
+        Decimal(CompactString::new(v.to_string()))
     }
     pub fn as_str(&self) -> &str {
         &self.0
