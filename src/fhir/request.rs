@@ -388,11 +388,15 @@ impl<'a> Reader<'a> {
         format!("Bundle.entry[{i}].resource")
     }
 
-    fn org_entity(&mut self, o: &Organization, default_role: &str) -> Entity {
+    /// An Organization as an NM1 entity. `allowed` are the NM101 codes of the loop: an
+    /// Organization.type outside them (e.g. PR on the insurer, whose 2010A NM101 is always X3)
+    /// gives way to `default_role`.
+    fn org_entity(&mut self, o: &Organization, default_role: &str, allowed: &[&str]) -> Entity {
         let role = o
             .type_
             .iter()
             .find_map(|t| t.code_in(sys::X12_ENTITY))
+            .filter(|c| allowed.is_empty() || allowed.contains(c))
             .unwrap_or(default_role);
         let mut e = Entity::new(role, EntityType::Organization)
             .unwrap_or_else(|_| entity(default_role, EntityType::Organization));
@@ -448,6 +452,7 @@ impl<'a> Reader<'a> {
         r: Option<&Reference>,
         path: String,
         default_role: &str,
+        allowed: &[&str],
     ) -> Option<Entity> {
         let Some((i, res)) = self.ctx.resolve(r) else {
             self.err(
@@ -457,7 +462,7 @@ impl<'a> Reader<'a> {
             return None;
         };
         Some(match res {
-            Resource::Organization(o) => self.org_entity(o, default_role),
+            Resource::Organization(o) => self.org_entity(o, default_role, allowed),
             Resource::PractitionerRole(pr) => {
                 let p = match self.ctx.resolve(pr.practitioner.as_ref()) {
                     Some((_, Resource::Practitioner(p))) => Some(&**p),
@@ -554,7 +559,7 @@ fn read_request(r: &mut Reader) -> Option<AuthorizationRequest> {
 
     // Parties.
     let umo = match r.ctx.resolve(claim.insurer.as_ref()) {
-        Some((_, Resource::Organization(o))) => Some(r.org_entity(o, "X3")),
+        Some((_, Resource::Organization(o))) => Some(r.org_entity(o, "X3", &["X3"])),
         Some((i, other)) => {
             let t = other.resource_type().to_owned();
             r.issues.push(FhirIssue::error(
@@ -572,7 +577,12 @@ fn read_request(r: &mut Reader) -> Option<AuthorizationRequest> {
             None
         }
     };
-    let requester = r.provider(claim.provider.as_ref(), format!("{cp}.provider"), "1P");
+    let requester = r.provider(
+        claim.provider.as_ref(),
+        format!("{cp}.provider"),
+        "1P",
+        &["1P", "FA"],
+    );
 
     let coverage = claim
         .insurance
@@ -624,6 +634,16 @@ fn read_request(r: &mut Reader) -> Option<AuthorizationRequest> {
                 })
                 .and_then(|i| i.value.clone())
         })
+    });
+    let member = member.or_else(|| {
+        let p = subscriber_patient?;
+        let v = p.identifier.iter().find_map(|i| i.value.clone())?;
+        r.warn(
+            "incomplete",
+            "Bundle.entry.resource.ofType(Coverage).subscriberId".into(),
+            "the Coverage has no member id; the subscriber Patient's identifier is used",
+        );
+        Some(v)
     });
     let mut subscriber = match subscriber_patient {
         Some(p) => r.patient_entity(p, "IL"),
@@ -958,9 +978,17 @@ fn read_request(r: &mut Reader) -> Option<AuthorizationRequest> {
             .and_then(|c| c.code_in(sys::X12_ENTITY))
             .unwrap_or("SJ")
             .to_owned();
-        let Some(mut e) = r.provider(ct.provider.as_ref(), path, "SJ") else {
+        let Some(mut e) = r.provider(ct.provider.as_ref(), path.clone(), "SJ", &[]) else {
             continue;
         };
+        if e.name.is_none() && e.id.is_none() {
+            r.warn(
+                "incomplete",
+                path,
+                "the care team member has neither a name nor an identifier, so it cannot be named in a 278 NM1 and is not carried",
+            );
+            continue;
+        }
         if let Ok(c) = Code::parse(&role) {
             e.role = c;
         }
