@@ -9,7 +9,10 @@ pub mod types;
 pub mod validate;
 
 pub use outcome::{FhirIssue, IssueSeverity, operation_outcome};
-pub use request::{RequestContext, bundle_from_request, request_from_bundle};
+pub use request::{
+    RequestContext, Transmission, bundle_from_request, bundle_from_request_with,
+    request_from_bundle,
+};
 pub use response::{ResponseInput, decision_from_claim_response, response_bundle};
 pub use types::*;
 pub use validate::{PasKind, validate_bundle};

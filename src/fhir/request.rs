@@ -1125,6 +1125,14 @@ fn fhir_trace(t: &TraceNumber) -> Identifier {
         &format!("urn:trnorg:{}", t.originator),
         t.reference.as_str(),
     );
+    // TRN03, the originating company, is also the identifier's assigner.
+    i.assigner = Some(Box::new(Reference {
+        identifier: Some(Identifier {
+            value: Some(t.originator.to_string()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }));
     if let Some(s) = &t.secondary {
         i.extension
             .push(Extension::string(u::SUB_DEPARTMENT, s.as_str()));
@@ -1188,7 +1196,39 @@ fn fhir_procedure(p: &Procedure) -> (CodeableConcept, Vec<CodeableConcept>) {
 }
 
 fn unit_of(q: &Quantity) -> Option<UnitType> {
+    if q.system.as_deref().is_some_and(|s| s != sys::X12_UNITS) {
+        return None;
+    }
     q.code.as_deref().and_then(UnitType::from_code)
+}
+
+/// HSD01 for a UCUM-style quantity of a requested service.
+fn hsd_unit(q: &Quantity) -> Option<UnitType> {
+    let u = q.unit.as_deref().unwrap_or("").to_ascii_lowercase();
+    Some(match u.trim_end_matches('s') {
+        "visit" => UnitType::Visits,
+        "day" => UnitType::DaysCount,
+        "hour" => UnitType::Hours,
+        "month" => UnitType::Months,
+        _ => match q.code.as_deref() {
+            Some("d") => UnitType::DaysCount,
+            Some("h") => UnitType::Hours,
+            Some("mo") => UnitType::Months,
+            _ => UnitType::UnitCount,
+        },
+    })
+}
+
+/// The UCUM form of an HSD01 unit: (unit, code).
+fn ucum_of(u: Option<UnitType>) -> (&'static str, &'static str) {
+    match u {
+        Some(UnitType::Visits) => ("visit", "1"),
+        Some(UnitType::DaysCount | UnitType::Days) => ("day", "d"),
+        Some(UnitType::Hours) => ("hour", "h"),
+        Some(UnitType::Months) => ("month", "mo"),
+        Some(UnitType::Minutes) => ("minute", "min"),
+        _ => ("unit", "1"),
+    }
 }
 
 fn read_item(
@@ -1311,8 +1351,25 @@ fn read_item(
         }
         None
     };
-    // Without a service segment the quantity travels in HSD.
-    let hsd = if service.is_none() {
+    // The requested service (ServiceRequest) quantity travels in HSD, as does the item's
+    // quantity when there is no service segment to carry it.
+    let requested = ext(&it.extension, u::REQUESTED_SERVICE)
+        .and_then(|e| e.value_ref())
+        .and_then(|rf| r.ctx.resolve(Some(&rf)))
+        .and_then(|(_, res)| match res {
+            Resource::Other(m) => m.get("quantityQuantity").cloned(),
+            _ => None,
+        })
+        .and_then(|q| serde_json::from_value::<Quantity>(q).ok());
+    let (quantity, unit) = match (&requested, service.is_none()) {
+        (Some(q), _) => (
+            q.value.as_ref().and_then(number_decimal),
+            unit_of(q).or_else(|| hsd_unit(q)),
+        ),
+        (None, true) => (quantity, unit),
+        (None, false) => (None, None),
+    };
+    let hsd = if quantity.is_some() {
         quantity.map(|q| ServiceQuantity {
             unit,
             quantity: Some(q),
@@ -1443,6 +1500,8 @@ impl Builder {
             identifier: e.id.as_ref().map(fhir_identifiers).unwrap_or_default(),
             name: fhir_name(e).into_iter().collect(),
             address: e.address.iter().map(fhir_address).collect(),
+            // PER does not say whether a number is the person's or the role's: both get it.
+            telecom: e.contacts.iter().flat_map(fhir_telecom).collect(),
             ..Default::default()
         };
         let pref = self.push(
@@ -1517,8 +1576,65 @@ fn ref_ext(r: &crate::domain::Reference) -> Option<Extension> {
     }
 }
 
+/// The TransmissionIdentifiers extension: the interchange (ISA06/ISA08) and application
+/// (GS02/GS03) ids. They belong to the envelope, not to one request, so they travel beside
+/// the hub request (the CLI sets the X12 envelope from them and reads them back from it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Transmission {
+    pub interchange_sender: Option<String>,
+    pub interchange_receiver: Option<String>,
+    pub application_sender: Option<String>,
+    pub application_receiver: Option<String>,
+}
+
+const TRANSMISSION_PARTS: [&str; 4] = [
+    "interchangeSenderID",
+    "interchangeReceiverID",
+    "applicationSenderCode",
+    "applicationReceiverCode",
+];
+
+impl Transmission {
+    /// The ids of a request bundle's Claim, if it has the extension.
+    pub fn of(b: &Bundle) -> Option<Transmission> {
+        let Some(Resource::Claim(c)) = b.entry.first().and_then(|e| e.resource.as_ref()) else {
+            return None;
+        };
+        let e = ext(&c.extension, u::TRANSMISSION_IDS)?;
+        let get = |n: &str| e.part(n).and_then(|p| p.value_str()).map(str::to_owned);
+        Some(Transmission {
+            interchange_sender: get(TRANSMISSION_PARTS[0]),
+            interchange_receiver: get(TRANSMISSION_PARTS[1]),
+            application_sender: get(TRANSMISSION_PARTS[2]),
+            application_receiver: get(TRANSMISSION_PARTS[3]),
+        })
+    }
+    fn extension(&self) -> Extension {
+        let vals = [
+            &self.interchange_sender,
+            &self.interchange_receiver,
+            &self.application_sender,
+            &self.application_receiver,
+        ];
+        let parts = TRANSMISSION_PARTS
+            .iter()
+            .zip(vals)
+            .filter_map(|(n, v)| v.as_deref().map(|v| Extension::string(n, v)))
+            .collect();
+        Extension::complex(u::TRANSMISSION_IDS, parts)
+    }
+}
+
 /// Writes a PAS request bundle for a hub request.
 pub fn bundle_from_request(req: &AuthorizationRequest) -> Bundle {
+    bundle_from_request_with(req, None)
+}
+
+/// Writes a PAS request bundle for a hub request, with the envelope's transmission ids.
+pub fn bundle_from_request_with(
+    req: &AuthorizationRequest,
+    transmission: Option<&Transmission>,
+) -> Bundle {
     let mut b = Builder::new(req.submitter_reference.as_str());
     let claim_url = b.url("claim");
     // Claim first: a placeholder replaced below once the references are known.
@@ -1627,6 +1743,9 @@ pub fn bundle_from_request(req: &AuthorizationRequest) -> Bundle {
     claim
         .extension
         .extend(ev.references.iter().filter_map(ref_ext));
+    if let Some(t) = transmission {
+        claim.extension.push(t.extension());
+    }
     for c in &ev.conditions {
         let mut parts = vec![
             Extension::typed(
@@ -1797,6 +1916,10 @@ pub fn bundle_from_request(req: &AuthorizationRequest) -> Bundle {
     }
     for (k, d) in ev.diagnoses.iter().enumerate() {
         let c = match &d.code {
+            // FHIR writes ICD-10-CM with its dot; X12 HI without.
+            DiagnosisCode::Icd10Cm(c) if c.as_str().len() > 3 && !c.as_str().contains('.') => {
+                format!("{}.{}", &c.as_str()[..3], &c.as_str()[3..])
+            }
             DiagnosisCode::Icd10Cm(c) => c.as_str().to_owned(),
             DiagnosisCode::Other(c) => c.as_str().to_owned(),
         };
@@ -1951,13 +2074,35 @@ pub fn bundle_from_request(req: &AuthorizationRequest) -> Bundle {
             None => {
                 // No service segment: the service type stands for what is asked.
                 it.product_or_service = it.category.clone();
-                if let Some(h) = &line.quantity {
-                    it.quantity = quantity(h.quantity.as_ref(), h.unit);
-                }
             }
         }
         if it.product_or_service.is_none() {
             it.product_or_service = Some(CodeableConcept::new(sys::X12_SERVICE_TYPE, "1"));
+        }
+        // HSD: the requested service with its quantity.
+        if let Some(h) = &line.quantity
+            && let Some(q) = &h.quantity
+        {
+            let (unit, code) = ucum_of(h.unit);
+            let sr = json!({
+                "resourceType": "ServiceRequest",
+                "meta": profile("profile-servicerequest"),
+                "status": "active",
+                "intent": "order",
+                "code": it.product_or_service,
+                "quantityQuantity": {
+                    "value": decimal_number(q),
+                    "unit": unit,
+                    "system": sys::UCUM,
+                    "code": code,
+                },
+                "subject": claim.patient,
+            });
+            if let Value::Object(m) = sr {
+                let r = b.push(&format!("service-request/{k}"), Resource::Other(m));
+                it.extension
+                    .push(Extension::typed(u::REQUESTED_SERVICE, "valueReference", &r));
+            }
         }
         it.care_team_sequence = overall.iter().map(|s| num(*s)).collect();
         for (j, p) in line.providers.iter().enumerate() {
@@ -2008,4 +2153,29 @@ pub(crate) fn timestamp(date: Option<Date>, time: Option<&Time>) -> String {
     let mm = &t[2..4];
     let ss = t.get(4..6).unwrap_or("00");
     format!("{d}T{hh}:{mm}:{ss}Z")
+}
+
+impl Transmission {
+    /// Sets the X12 envelope ids (ISA06/ISA08, GS02/GS03) from the transmission ids.
+    pub fn apply_to(&self, s: &mut crate::x12::writer::EnvelopeSettings) {
+        if let Some(v) = &self.interchange_sender {
+            s.sender_id.clone_from(v);
+        }
+        if let Some(v) = &self.interchange_receiver {
+            s.receiver_id.clone_from(v);
+        }
+        s.application_sender.clone_from(&self.application_sender);
+        s.application_receiver
+            .clone_from(&self.application_receiver);
+    }
+    /// The transmission ids of a received interchange (its first functional group's GS).
+    pub fn from_interchange(i: &crate::x12::envelope::InterchangeSummary) -> Transmission {
+        let g = i.groups.first();
+        Transmission {
+            interchange_sender: Some(i.header.sender_id.trim().to_owned()),
+            interchange_receiver: Some(i.header.receiver_id.trim().to_owned()),
+            application_sender: g.map(|g| g.header.sender.clone()),
+            application_receiver: g.map(|g| g.header.receiver.clone()),
+        }
+    }
 }
