@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use priorauth::domain::*;
-use priorauth::fhir::validate::{PasKind, kind_of, parse_json};
+use priorauth::fhir::validate::{PasKind, kind_of, parse_json, validate_bundle};
 use priorauth::fhir::*;
 use priorauth::x12::tx278::{self, Message278};
 use priorauth::x12::writer::{EnvelopeSettings, MemoryControlNumbers, Stamp};
@@ -514,5 +514,797 @@ fn request_examples_keep_every_must_support_element_through_the_hub_and_x12() {
         failures.is_empty(),
         "must-support elements lost:\n{}",
         failures.join("\n")
+    );
+}
+
+// ------------------------------------------------------------------ X12 validation
+
+/// The 278 made from every request example passes `priorauth validate`, except for NPIs that
+/// were already invalid in the example (flagged by our PAS validation as well).
+#[test]
+fn the_278_from_every_request_example_passes_priorauth_validate() {
+    let ex = examples(PasKind::RequestBundle);
+    if ex.is_empty() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("pas-x12-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (path, orig) in &ex {
+        let hub = to_hub(orig);
+        let (bytes, _, _) = via_x12(&hub, Transmission::of(&bundle(orig)).as_ref());
+        let f = dir.join("out.x12");
+        std::fs::write(&f, &bytes).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_priorauth"))
+            .args(["validate", "--json"])
+            .arg(&f)
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&out.stderr).expect("validate --json report");
+        let source_bad_npis: BTreeSet<String> = validate_bundle(orig)
+            .iter()
+            .filter(|i| i.message.starts_with("not a valid NPI"))
+            .map(|i| {
+                let e = i.expression.trim_end_matches(".value");
+                let ptr = e
+                    .replace("Bundle.", "/")
+                    .replace(['.', '['], "/")
+                    .replace(']', "");
+                orig.pointer(&format!("{ptr}/value"))
+                    .and_then(Value::as_str)
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        for issue in report["issues"].as_array().unwrap() {
+            if issue["severity"] == "error" {
+                let v = issue["value"].as_str().unwrap_or("");
+                assert!(
+                    issue["code"] == "invalid_npi" && source_bad_npis.contains(v),
+                    "{}: {issue}",
+                    name(path)
+                );
+            }
+        }
+        if source_bad_npis.is_empty() {
+            assert!(out.status.success(), "{}: {report}", name(path));
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+// ------------------------------------------------------------------ responses
+
+fn decision_of(file: &str) -> Option<AuthorizationResponse> {
+    let p = pas_dir()?.join(file);
+    let (r, issues) = response::decision_from_json(&read(&p));
+    assert!(issues.iter().all(|i| !i.is_error()), "{issues:#?}");
+    Some(r.expect("a decision"))
+}
+
+#[test]
+fn response_examples_yield_their_decisions_with_their_numbers() {
+    let Some(r) = decision_of("v2.2.1/Bundle-ReferralAuthorizationResponseBundleExample.json")
+    else {
+        return;
+    };
+    assert_eq!(r.submitter_reference.as_str(), "A12345");
+    assert_eq!(r.decision.status, Status::Approved);
+    let l = &r.decision.lines[0];
+    assert_eq!((l.line, l.action), (1, Some(ActionCode::Certified)));
+    assert_eq!(
+        l.certification_number.as_ref().unwrap().as_str(),
+        "AUTH0001"
+    );
+    assert_eq!(l.certification.issued.unwrap().to_string(), "2005-05-02");
+    assert_eq!(
+        l.certification.effective,
+        Some(DateOrRange::Range(
+            DateRange::new(
+                Date::parse("2005-05-02").unwrap(),
+                Date::parse("2005-06-02").unwrap()
+            )
+            .unwrap()
+        ))
+    );
+    assert_eq!(l.approved_units.as_ref().unwrap().as_str(), "1");
+    assert_eq!(r.decision.trace_numbers[0].reference.as_str(), "111099");
+
+    let r = decision_of("v2.2.1/Bundle-ReferralPendingAuthorizationResponseBundleExample.json")
+        .unwrap();
+    assert_eq!(r.decision.status, Status::Pended);
+    let l = &r.decision.lines[0];
+    assert_eq!(l.action, Some(ActionCode::Pended));
+    assert_eq!(
+        l.administrative_reference.as_ref().unwrap().as_str(),
+        "PEND0001"
+    );
+
+    // A1 with an added item (addItem itemSequence 2) authorized as well.
+    let r = decision_of(
+        "v2.2.1/ClaimResponse-PractitionerRequestorAdditionalContentResponseExample.json",
+    )
+    .unwrap();
+    assert_eq!(r.decision.status, Status::Approved);
+    assert_eq!(r.decision.lines.len(), 2);
+    let added = &r.decision.lines[1];
+    assert_eq!((added.line, added.action), (2, Some(ActionCode::Certified)));
+    assert_eq!(
+        added.certification_number.as_ref().unwrap().as_str(),
+        "AUTH0001"
+    );
+    assert_eq!(added.approved_units.as_ref().unwrap().as_str(), "1");
+
+    let r = decision_of("v2.0.1/Bundle-ReferralAuthorizationResponseBundleExample.json").unwrap();
+    assert_eq!(r.decision.status, Status::Approved);
+    assert_eq!(
+        r.decision.lines[0]
+            .certification_number
+            .as_ref()
+            .unwrap()
+            .as_str(),
+        "AUTH0001"
+    );
+
+    for f in [
+        "v2.2.1/Bundle-PASClaimInquiryResponseBundleExample.json",
+        "v2.0.1/Bundle-PASClaimInquiryResponseBundleExample.json",
+        "v2.2.1/ClaimResponse-PractitionerRequestorResponseExample.json",
+        "v2.2.1/ClaimResponse-PASClaimInquiryResponseExample.json",
+    ] {
+        let r = decision_of(f).unwrap();
+        assert_eq!(r.decision.status, Status::Approved, "{f}");
+        assert_eq!(
+            r.decision.lines[0].action,
+            Some(ActionCode::Certified),
+            "{f}"
+        );
+    }
+    let r = decision_of("v2.2.1/ClaimResponse-PractitionerRequestorPendingResponseExample.json")
+        .unwrap();
+    assert_eq!(r.decision.status, Status::Pended);
+}
+
+#[test]
+fn every_response_example_is_read() {
+    let mut n = 0;
+    for kind in [PasKind::ResponseBundle, PasKind::ClaimResponse] {
+        for (path, v) in examples(kind) {
+            let (r, issues) = response::decision_from_json(&v);
+            assert!(r.is_some(), "{}: {issues:#?}", name(&path));
+            n += 1;
+        }
+    }
+    if pas_dir().is_some() {
+        assert!(n >= 9, "only {n} response examples");
+    }
+}
+
+/// A hub decision for a request bundle, written as a PAS response bundle, echoes the request
+/// and reads back to the same decision: approved, pended (A4 with REF*NT), modified (A6 with
+/// addItem), denied with payer text, and an AAA reject.
+#[test]
+fn decisions_written_as_response_bundles_read_back_the_same() {
+    let Some(dir) = pas_dir() else { return };
+    let req_json = read(&dir.join("v2.2.1/Bundle-HomecareAuthorizationBundleExample.json"));
+    let req_bundle = bundle(&req_json);
+    let req = to_hub(&req_json);
+    let d = |s: &str| Date::parse(s).unwrap();
+    let line = |n: usize, a: ActionCode| LineDecision {
+        line: n,
+        status: a.into(),
+        action: Some(a),
+        certification_number: Some(Text::parse("AUTH77").unwrap()),
+        reason: None,
+        second_surgical_opinion: None,
+        certification: Certification {
+            issued: Some(d("2026-11-20")),
+            effective: Some(DateOrRange::Range(
+                DateRange::new(d("2026-11-20"), d("2027-02-20")).unwrap(),
+            )),
+            expires: None,
+        },
+        approved_quantity: None,
+        approved_units: Some(Decimal::parse("12.50").unwrap()),
+        administrative_reference: None,
+        trace_numbers: vec![],
+        rejects: vec![],
+        messages: vec![],
+    };
+    let mut cases = vec![];
+    let lines = vec![
+        line(1, ActionCode::Certified),
+        line(2, ActionCode::Certified),
+    ];
+    cases.push((Status::Approved, lines));
+    let mut pended = vec![line(1, ActionCode::Pended), line(2, ActionCode::Pended)];
+    for l in &mut pended {
+        l.certification_number = None;
+        l.certification = Certification::default();
+        l.approved_units = None;
+        l.administrative_reference = Some(Text::parse("PEND0001").unwrap());
+    }
+    cases.push((Status::Pended, pended));
+    cases.push((
+        Status::Modified,
+        vec![line(1, ActionCode::Modified), line(2, ActionCode::Modified)],
+    ));
+    let mut denied = vec![
+        line(1, ActionCode::NotCertified),
+        line(2, ActionCode::Certified),
+    ];
+    denied[0].reason = Some(Code::parse("0U").unwrap());
+    denied[0].messages = vec![Text::parse("Not medically necessary").unwrap()];
+    cases.push((Status::PartiallyApproved, denied));
+    let mut rejected = vec![];
+    let mut l = line(2, ActionCode::Certified);
+    l.action = None;
+    l.status = Status::Rejected;
+    l.certification_number = None;
+    l.approved_units = None;
+    l.certification = Certification::default();
+    l.rejects.push(Reject {
+        level: Level::Service,
+        line: Some(2),
+        validity: Validity::Invalid,
+        reason: Some(Code::parse("AG").unwrap()),
+        follow_up: Some(FollowUpAction::CorrectAndResubmit),
+    });
+    rejected.push(l);
+    cases.push((Status::Rejected, rejected));
+    for (status, lines) in cases {
+        let decision = Decision {
+            status,
+            action: None,
+            certification_number: None,
+            reason: None,
+            second_surgical_opinion: None,
+            certification: Certification::default(),
+            approved_quantity: None,
+            administrative_reference: None,
+            trace_numbers: vec![],
+            rejects: vec![],
+            messages: vec![],
+            lines: lines.clone(),
+        };
+        let resp = AuthorizationResponse::answering(&req, decision);
+        let out = response_bundle(ResponseInput {
+            response: &resp,
+            request: Some(&req_bundle),
+        });
+        let v = serde_json::to_value(&out).unwrap();
+        let issues = validate_bundle(&v);
+        let errors: Vec<_> = issues.iter().filter(|i| i.is_error()).collect();
+        assert!(errors.is_empty(), "{status:?}: {errors:#?}");
+        // Echo: the request's identifier, item sequences and the parties' fullUrls.
+        assert_eq!(v["identifier"], req_json["identifier"]);
+        assert_eq!(
+            v["entry"][0]["resource"]["request"]["reference"],
+            req_json["entry"][0]["fullUrl"]
+        );
+        assert_eq!(
+            v["entry"][0]["resource"]["identifier"],
+            req_json["entry"][0]["resource"]["identifier"]
+        );
+        let urls: BTreeSet<&str> = req_json["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["fullUrl"].as_str().unwrap())
+            .collect();
+        for e in &v["entry"].as_array().unwrap()[1..] {
+            assert!(urls.contains(e["fullUrl"].as_str().unwrap()), "{e}");
+        }
+        let (back, issues) = response::decision_from_bundle(&out);
+        assert!(issues.iter().all(|i| !i.is_error()), "{issues:#?}");
+        let back = back.unwrap();
+        assert_eq!(back.decision.status, status);
+        assert_eq!(back.submitter_reference, req.submitter_reference);
+        for (a, b) in lines.iter().zip(&back.decision.lines) {
+            assert_eq!(a.line, b.line);
+            assert_eq!(a.action, b.action);
+            assert_eq!(a.certification_number, b.certification_number);
+            assert_eq!(a.certification, b.certification);
+            assert_eq!(a.approved_units, b.approved_units);
+            assert_eq!(a.administrative_reference, b.administrative_reference);
+            assert_eq!(a.reason, b.reason);
+            assert_eq!(a.rejects, b.rejects);
+        }
+        if status == Status::Modified {
+            let adds = v["entry"][0]["resource"]["addItem"].as_array().unwrap();
+            assert_eq!(adds.len(), 2);
+            assert_eq!(adds[0]["itemSequence"][0], 1);
+            assert_eq!(adds[0]["quantity"]["value"].to_string(), "12.50");
+        }
+        if status == Status::PartiallyApproved {
+            let notes = v["entry"][0]["resource"]["processNote"].as_array().unwrap();
+            assert_eq!(notes[0]["text"], "Not medically necessary");
+            assert_eq!(
+                back.decision.messages[0].as_str(),
+                "Not medically necessary"
+            );
+        }
+        if status == Status::Rejected {
+            let e = &v["entry"][0]["resource"]["error"][0];
+            assert_eq!(v["entry"][0]["resource"]["outcome"], "error");
+            assert_eq!(e["code"]["coding"][0]["code"], "AG");
+            assert_eq!(e["itemSequence"], 2);
+            let exts: Vec<&str> = e["extension"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["url"].as_str().unwrap())
+                .collect();
+            assert!(exts.iter().any(|u| u.ends_with("extension-errorElement")));
+            assert!(exts.iter().any(|u| u.ends_with("extension-errorPath")));
+            assert!(
+                exts.iter()
+                    .any(|u| u.ends_with("extension-errorFollowupAction"))
+            );
+        }
+    }
+}
+
+/// The intermediary end to end on the CLI: PAS request -> 278; a 278 response answering it ->
+/// the PAS response bundle for that request -> `priorauth parse` prints the decision.
+#[test]
+fn cli_translates_a_278_response_back_to_the_pas_request() {
+    let Some(dir) = pas_dir() else { return };
+    let req_path = dir.join("v2.2.1/Bundle-ReferralAuthorizationBundleExample.json");
+    let req = to_hub(&read(&req_path));
+    let mut decision_line = LineDecision {
+        line: 1,
+        status: Status::Approved,
+        action: Some(ActionCode::Certified),
+        certification_number: Some(Text::parse("CERT123").unwrap()),
+        reason: None,
+        second_surgical_opinion: None,
+        certification: Certification::default(),
+        approved_quantity: None,
+        approved_units: None,
+        administrative_reference: None,
+        trace_numbers: vec![],
+        rejects: vec![],
+        messages: vec![],
+    };
+    decision_line.certification.issued = Some(Date::parse("2026-11-23").unwrap());
+    let decision = Decision {
+        status: Status::Approved,
+        action: None,
+        certification_number: None,
+        reason: None,
+        second_surgical_opinion: None,
+        certification: Certification::default(),
+        approved_quantity: None,
+        administrative_reference: None,
+        trace_numbers: vec![],
+        rejects: vec![],
+        messages: vec![],
+        lines: vec![decision_line],
+    };
+    let resp = AuthorizationResponse::answering(&req, decision);
+    let stamp = Stamp {
+        date: Date::parse("2026-11-23").unwrap(),
+        hour: 9,
+        minute: 30,
+    };
+    let x12 = tx278::encode_responses(
+        &[resp],
+        &EnvelopeSettings::default(),
+        &MemoryControlNumbers::new(),
+        stamp,
+    )
+    .unwrap();
+    let tmp = std::env::temp_dir().join(format!("pas-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::write(tmp.join("resp.x12"), &x12).unwrap();
+    let bin = env!("CARGO_BIN_EXE_priorauth");
+    let out = std::process::Command::new(bin)
+        .args(["translate", "--from", "x12", "--to", "pas", "--response-to"])
+        .arg(&req_path)
+        .arg(tmp.join("resp.x12"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bundle_json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        bundle_json["entry"][0]["resource"]["resourceType"],
+        "ClaimResponse"
+    );
+    assert_eq!(
+        bundle_json["entry"][0]["resource"]["item"][0]["itemSequence"],
+        1
+    );
+    std::fs::write(tmp.join("resp.json"), &out.stdout).unwrap();
+    let out = std::process::Command::new(bin)
+        .arg("parse")
+        .arg(tmp.join("resp.json"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let parsed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &parsed["decisions"][0];
+    assert_eq!(d["submitter_reference"], "A12345");
+    assert_eq!(d["status"], "approved");
+    assert_eq!(d["lines"][0]["certification_number"], "CERT123");
+    assert_eq!(d["lines"][0]["certification"]["issued"], "2026-11-23");
+    // The same decision JSON shape as `priorauth parse` of the 278 itself.
+    let out = std::process::Command::new(bin)
+        .arg("parse")
+        .arg(tmp.join("resp.x12"))
+        .output()
+        .unwrap();
+    let x12_parsed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let x = &x12_parsed["decisions"][0];
+    for k in ["submitter_reference", "status"] {
+        assert_eq!(x[k], d[k], "{k}");
+    }
+    assert_eq!(
+        x["lines"][0]["certification_number"],
+        d["lines"][0]["certification_number"]
+    );
+    // Request bundle -> 278 on the CLI, with the bundle's transmission ids in ISA/GS.
+    let out = std::process::Command::new(bin)
+        .args(["translate", "--from", "pas", "--to", "x12"])
+        .arg(&req_path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("*ZZ*PROVIDERID     *ZZ*PAYERID        *"),
+        "{text}"
+    );
+    assert!(text.contains("GS*HI*PROVIDERAPP*PAYERAPP*"), "{text}");
+    std::fs::remove_dir_all(&tmp).ok();
+}
+
+// ------------------------------------------------------------------ our output, validated
+
+/// Our outputs, each with the messages of the errors its source bundle already had (a v2.0.1
+/// example lacks what 2.2.1 requires, such as item.location; we do not invent it).
+fn our_outputs() -> Vec<(String, Value, BTreeSet<String>)> {
+    let mut out = vec![];
+    for (path, orig) in examples(PasKind::RequestBundle) {
+        let known: BTreeSet<String> = validate_bundle(&orig)
+            .into_iter()
+            .filter(FhirIssue::is_error)
+            .map(|i| i.message)
+            .collect();
+        let hub = to_hub(&orig);
+        let t = Transmission::of(&bundle(&orig));
+        out.push((
+            format!("{} via hub", name(&path)),
+            serde_json::to_value(bundle_from_request_with(&hub, t.as_ref())).unwrap(),
+            known.clone(),
+        ));
+        let (_, back, _) = via_x12(&hub, t.as_ref());
+        out.push((
+            format!("{} via x12", name(&path)),
+            serde_json::to_value(bundle_from_request(&back)).unwrap(),
+            known.clone(),
+        ));
+        let mut d = Decision {
+            status: Status::Pended,
+            action: None,
+            certification_number: None,
+            reason: None,
+            second_surgical_opinion: None,
+            certification: Certification::default(),
+            approved_quantity: None,
+            administrative_reference: None,
+            trace_numbers: vec![],
+            rejects: vec![],
+            messages: vec![Text::parse("Pended for review").unwrap()],
+            lines: vec![],
+        };
+        d.action = Some(ActionCode::Pended);
+        let resp = AuthorizationResponse::answering(&hub, d);
+        out.push((
+            format!("{} response", name(&path)),
+            serde_json::to_value(response_bundle(ResponseInput {
+                response: &resp,
+                request: Some(&bundle(&orig)),
+            }))
+            .unwrap(),
+            known.clone(),
+        ));
+        out.push((
+            format!("{} response without request", name(&path)),
+            serde_json::to_value(response_bundle(ResponseInput {
+                response: &resp,
+                request: None,
+            }))
+            .unwrap(),
+            known.clone(),
+        ));
+    }
+    out
+}
+
+#[test]
+fn our_pas_output_passes_our_pas_rules() {
+    for (what, v, known) in our_outputs() {
+        let errors: Vec<FhirIssue> = validate_bundle(&v)
+            .into_iter()
+            .filter(|i| i.is_error() && !known.contains(&i.message))
+            .collect();
+        assert!(errors.is_empty(), "{what}: {errors:#?}");
+    }
+}
+
+fn fhir_schema() -> Option<Value> {
+    let path = std::env::var_os("FHIR_SCHEMA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("target/fhir-schema/package/fhir.schema.json")
+        });
+    match std::fs::read(&path) {
+        Ok(b) => Some(serde_json::from_slice(&b).expect("fhir.schema.json is JSON")),
+        Err(_) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!(
+                "CI=true but the FHIR R4 JSON schema is missing at {}",
+                path.display()
+            )
+        }
+        Err(_) => {
+            eprintln!(
+                "SKIPPED: FHIR R4 JSON schema not found at {} (set FHIR_SCHEMA; see .ci/run)",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+#[test]
+fn our_pas_output_validates_against_the_fhir_r4_json_schema() {
+    let Some(schema) = fhir_schema() else { return };
+    let validator = jsonschema::validator_for(&schema).expect("the FHIR schema compiles");
+    // The validator is live: an official example passes, a broken copy does not.
+    if let Some(dir) = pas_dir() {
+        let good = read(&dir.join("v2.2.1/Bundle-ReferralAuthorizationBundleExample.json"));
+        let errs: Vec<String> = validator
+            .iter_errors(&good)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .take(5)
+            .collect();
+        assert!(errs.is_empty(), "{errs:#?}");
+        let mut bad = good.clone();
+        bad["entry"][0]["resource"]["status"] = Value::from(5);
+        assert!(!validator.is_valid(&bad));
+    }
+    let mut n = 0;
+    for (what, v, _) in our_outputs() {
+        let errs: Vec<String> = validator
+            .iter_errors(&v)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .take(5)
+            .collect();
+        assert!(errs.is_empty(), "{what}: {errs:#?}");
+        n += 1;
+    }
+    let oo = serde_json::to_value(operation_outcome(&[FhirIssue::error(
+        "required",
+        "Bundle.entry[0]",
+        "x",
+    )]))
+    .unwrap();
+    assert!(validator.is_valid(&oo));
+    if pas_dir().is_some() {
+        assert!(n >= 28, "only {n} outputs validated");
+    }
+}
+
+// ------------------------------------------------------------------ bad input
+
+fn pas_cli(args: &[&str], input: &[u8]) -> (std::process::ExitStatus, Value) {
+    let tmp =
+        std::env::temp_dir().join(format!("pas-bad-{}-{}", std::process::id(), args.join("-")));
+    std::fs::write(&tmp, input).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_priorauth"))
+        .args(args)
+        .arg(&tmp)
+        .output()
+        .unwrap();
+    std::fs::remove_file(&tmp).ok();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status, v)
+}
+
+fn expressions(oo: &Value) -> Vec<String> {
+    oo["issue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|i| i["expression"].as_array().cloned().unwrap_or_default())
+        .map(|e| e.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn bad_bundles_get_a_located_operation_outcome() {
+    let Some(dir) = pas_dir() else { return };
+    let good = read(&dir.join("v2.2.1/Bundle-ReferralAuthorizationBundleExample.json"));
+
+    // Missing Claim: the first entry is something else.
+    let mut v = good.clone();
+    v["entry"].as_array_mut().unwrap().remove(0);
+    let e = validate_bundle(&v);
+    assert!(
+        e.iter()
+            .any(|i| i.is_error() && i.expression == "Bundle.entry[0].resource"),
+        "{e:#?}"
+    );
+    let (r, issues) = request_from_bundle(&bundle(&v));
+    assert!(
+        r.is_none()
+            && issues
+                .iter()
+                .any(|i| i.expression == "Bundle.entry[0].resource")
+    );
+
+    // Dangling reference.
+    let mut v = good.clone();
+    v["entry"][0]["resource"]["insurer"]["reference"] = "Organization/Nowhere".into();
+    let e = validate_bundle(&v);
+    assert!(
+        e.iter().any(|i| i.code == "not-found"
+            && i.expression == "Bundle.entry[0].resource.insurer.reference"),
+        "{e:#?}"
+    );
+    let (r, issues) = request_from_bundle(&bundle(&v));
+    assert!(r.is_none());
+    assert!(
+        issues
+            .iter()
+            .any(|i| i.expression == "Bundle.entry[0].resource.insurer")
+    );
+
+    // A reference resolving to two entries.
+    let mut v = good.clone();
+    let dup = v["entry"][3].clone();
+    v["entry"].as_array_mut().unwrap().push(dup);
+    let e = validate_bundle(&v);
+    assert!(e.iter().any(|i| i.code == "multiple-matches"), "{e:#?}");
+
+    // Wrong resource type where an Organization is required.
+    let mut v = good.clone();
+    v["entry"][0]["resource"]["insurer"]["reference"] = "Patient/SubscriberExample".into();
+    let e = validate_bundle(&v);
+    assert!(
+        e.iter()
+            .any(|i| i.code == "invalid" && i.expression == "Bundle.entry[0].resource.insurer"),
+        "{e:#?}"
+    );
+
+    // Duplicate supportingInfo sequence, bad fullUrl, certificationType 1 without levelOfServiceCode.
+    let mut v = good.clone();
+    let si = v["entry"][0]["resource"]["supportingInfo"][0].clone();
+    v["entry"][0]["resource"]["supportingInfo"]
+        .as_array_mut()
+        .unwrap()
+        .push(si);
+    v["entry"][5]["fullUrl"] = "urn:uuid:not-a-uuid".into();
+    let claim = &mut v["entry"][0]["resource"];
+    claim["extension"].as_array_mut().unwrap().remove(0);
+    claim["item"][0]["extension"][1]["valueCodeableConcept"]["coding"][0]["code"] = "1".into();
+    let e = validate_bundle(&v);
+    assert!(
+        e.iter()
+            .any(|i| i.expression == "Bundle.entry[0].resource.supportingInfo[1].sequence"),
+        "{e:#?}"
+    );
+    assert!(
+        e.iter().any(|i| i.expression == "Bundle.entry[5].fullUrl"),
+        "{e:#?}"
+    );
+    assert!(
+        e.iter().any(|i| i.code == "invariant"
+            && i.expression == "Bundle.entry[0].resource.item[0].extension"),
+        "{e:#?}"
+    );
+
+    // reviewActionCode outside the X12 306 system.
+    let mut r = read(&dir.join("v2.2.1/Bundle-ReferralAuthorizationResponseBundleExample.json"));
+    r["entry"][0]["resource"]["item"][0]["adjudication"][0]["extension"][0]["extension"][1]["valueCodeableConcept"]
+        ["coding"][0]["system"] = "http://example.org/codes".into();
+    let e = validate_bundle(&r);
+    assert!(
+        e.iter().any(|i| i.code == "code-invalid"
+            && i.expression
+                .starts_with("Bundle.entry[0].resource.item[0].adjudication[0]")),
+        "{e:#?}"
+    );
+
+    // A wrongly typed element is located by the typed structs.
+    let mut v = good.clone();
+    v["entry"][0]["resource"]["item"][0]["sequence"] = "one".into();
+    let e = validate_bundle(&v);
+    assert!(
+        e.iter().any(|i| i.code == "structure"
+            && i.expression.contains("entry[0].resource.item[0].sequence")),
+        "{e:#?}"
+    );
+
+    // Through the CLI: malformed JSON, missing Claim, a 50 MB body. Never a panic; always an
+    // OperationOutcome with exit 1.
+    let (st, oo) = pas_cli(&["validate"], b"{\"resourceType\":\"Bundle\",\"entry\":[");
+    assert_eq!(st.code(), Some(1));
+    assert_eq!(oo["resourceType"], "OperationOutcome");
+    assert!(
+        oo["issue"][0]["details"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("malformed JSON at line 1")
+    );
+    let mut v = good.clone();
+    v["entry"].as_array_mut().unwrap().remove(0);
+    let (st, oo) = pas_cli(
+        &["translate", "--from", "pas", "--to", "x12"],
+        v.to_string().as_bytes(),
+    );
+    assert_eq!(st.code(), Some(1));
+    assert!(
+        expressions(&oo).contains(&"Bundle.entry[0].resource".to_owned()),
+        "{oo}"
+    );
+    let mut big = good.to_string().into_bytes();
+    let pad = format!(",\"_pad\":\"{}\"}}", "x".repeat(50 * 1024 * 1024));
+    big.pop();
+    big.extend_from_slice(pad.as_bytes());
+    let (st, oo) = pas_cli(&["validate"], &big);
+    assert_eq!(st.code(), Some(1));
+    assert_eq!(oo["issue"][0]["code"], "too-long");
+    // The library refuses it the same way.
+    assert_eq!(parse_json(&big).unwrap_err().code, "too-long");
+}
+
+#[test]
+fn fhir_json_round_trips_through_the_typed_structs_without_a_difference() {
+    let Some(dir) = pas_dir() else { return };
+    let mut n = 0;
+    for v in ["v2.2.1", "v2.0.1"] {
+        for e in std::fs::read_dir(dir.join(v)).unwrap() {
+            let p = e.unwrap().path();
+            let j = read(&p);
+            if j["resourceType"] == "Bundle" {
+                let b: Bundle = serde_json::from_value(j.clone()).unwrap();
+                assert!(
+                    serde_json::to_value(&b).unwrap() == j,
+                    "{} changed",
+                    name(&p)
+                );
+                // Read from the text too: every number keeps its digits.
+                let text = std::fs::read_to_string(&p).unwrap();
+                let b: Bundle = serde_json::from_str(&text).unwrap();
+                assert!(
+                    serde_json::to_value(&b).unwrap() == j,
+                    "{} changed",
+                    name(&p)
+                );
+            } else {
+                let r = Resource::from_value(j.clone()).unwrap();
+                assert!(r.to_value() == j, "{} changed", name(&p));
+            }
+            n += 1;
+        }
+    }
+    assert!(n > 40);
+    // Decimals keep their digits.
+    let q: Quantity = serde_json::from_str(r#"{"value": 100.50, "unit": "x"}"#).unwrap();
+    assert_eq!(q.value.unwrap().to_string(), "100.50");
+    let it: ClaimItem = serde_json::from_str(
+        r#"{"sequence": 3, "unitPrice": {"value": 1500.00, "currency": "USD"}, "x": 1.10}"#,
+    )
+    .unwrap();
+    assert_eq!(seq(it.sequence.as_ref().unwrap()), Some(3));
+    assert_eq!(
+        serde_json::to_string(&it).unwrap(),
+        r#"{"sequence":3,"unitPrice":{"value":1500.00,"currency":"USD"},"x":1.10}"#
     );
 }

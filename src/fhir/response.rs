@@ -795,5 +795,15 @@ fn patient_ref(b: &mut Builder, e: &Entity) -> Reference {
         p.identifier
             .push(Identifier::new("urn:x12:NM108:MI", m.as_str()));
     }
+    let d = e.demographics.as_ref();
+    p.birth_date = d.and_then(|d| d.birth_date).map(|d| d.to_string());
+    p.gender = Some(
+        match d.and_then(|d| d.gender.as_ref()).map(|g| g.as_str()) {
+            Some("M") => "male",
+            Some("F") => "female",
+            _ => "unknown",
+        }
+        .to_owned(),
+    );
     b.push("patient", Resource::Patient(Box::new(p)))
 }

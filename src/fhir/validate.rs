@@ -339,12 +339,15 @@ pub fn validate_bundle(v: &Value) -> Vec<FhirIssue> {
     let bundle: Bundle = match serde_path_to_error::deserialize(v.clone()) {
         Ok(b) => b,
         Err(e) => {
-            err(
-                &mut out,
-                "structure",
-                format!("Bundle.{}", e.path()),
-                e.inner().to_string(),
-            );
+            // A resource's own error names the element inside it: `item[0].sequence: ...`.
+            let msg = e.inner().to_string();
+            let (expr, msg) = match msg.split_once(": ") {
+                Some((p, m)) if !p.contains(' ') && p != "." => {
+                    (format!("Bundle.{}.{p}", e.path()), m.to_owned())
+                }
+                _ => (format!("Bundle.{}", e.path()), msg.clone()),
+            };
+            err(&mut out, "structure", expr, msg);
             return out;
         }
     };
