@@ -1034,9 +1034,7 @@ fn read_request(r: &mut Reader) -> Option<AuthorizationRequest> {
     let (Some(umo), Some(requester)) = (umo, requester) else {
         return None;
     };
-    if subscriber.id.is_none() {
-        return None;
-    }
+    subscriber.id.as_ref()?;
     Some(AuthorizationRequest {
         purpose: Purpose::Request,
         submitter_reference,

@@ -721,7 +721,7 @@ pub fn response_bundle(input: ResponseInput) -> Bundle {
         }
     }
     for r in &d.rejects {
-        cr.error.push(response_error(r, r.line.map(|l| seq_of(l))));
+        cr.error.push(response_error(r, r.line.map(&seq_of)));
     }
     for m in &d.messages {
         let n = cr.process_note.len() as u32 + 1;

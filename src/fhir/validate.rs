@@ -417,15 +417,13 @@ pub fn validate_bundle(v: &Value) -> Vec<FhirIssue> {
                     );
                 }
             }
-            Some(Resource::PractitionerRole(pr)) => {
-                if pr.practitioner.is_none() {
-                    err(
-                        &mut out,
-                        "required",
-                        format!("{p}.practitioner"),
-                        "PractitionerRole.practitioner is required",
-                    );
-                }
+            Some(Resource::PractitionerRole(pr)) if pr.practitioner.is_none() => {
+                err(
+                    &mut out,
+                    "required",
+                    format!("{p}.practitioner"),
+                    "PractitionerRole.practitioner is required",
+                );
             }
             _ => {}
         }
