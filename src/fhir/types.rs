@@ -251,9 +251,8 @@ impl Extension {
             .map(|(k, v)| (k.as_str(), v))
     }
     fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
-        self.extra
-            .get(key)
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
+                // Deserializing from `&Value` avoids cloning the subtree.
+        self.extra.get(key).and_then(|v| T::deserialize(v).ok())
     }
     pub fn value_str(&self) -> Option<&str> {
         self.extra
@@ -320,6 +319,7 @@ pub fn num(v: u32) -> Number {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Bundle {
+    #[serde(default)]
     pub resource_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -447,10 +447,60 @@ impl Serialize for Resource {
     }
 }
 
+/// Reads a resource straight into its typed struct when `resourceType` comes first (as every
+/// FHIR serializer writes it), without an intermediate `Value`; otherwise through a `Value`.
 impl<'de> Deserialize<'de> for Resource {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Value::deserialize(d)?;
-        Resource::from_value(v).map_err(serde::de::Error::custom)
+        use serde::de::value::MapAccessDeserializer;
+        use serde::de::{Error, MapAccess, Visitor};
+
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Resource;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a FHIR resource (a JSON object with resourceType)")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Resource, A::Error> {
+                let Some(first) = map.next_key::<String>()? else {
+                    return Err(A::Error::custom("resourceType is missing"));
+                };
+                if first != "resourceType" {
+                    let mut m = Extra::new();
+                    m.insert(first, map.next_value()?);
+                    while let Some((k, v)) = map.next_entry::<String, Value>()? {
+                        m.insert(k, v);
+                    }
+                    return Resource::from_value(Value::Object(m)).map_err(A::Error::custom);
+                }
+                let rt: String = map.next_value()?;
+                let rest = MapAccessDeserializer::new(map);
+                macro_rules! typed {
+                    ($variant:ident, $ty:ty) => {{
+                        let mut r = <$ty>::deserialize(rest)?;
+                        r.resource_type = rt;
+                        Resource::$variant(Box::new(r))
+                    }};
+                }
+                Ok(match rt.as_str() {
+                    "Claim" => typed!(Claim, Claim),
+                    "ClaimResponse" => typed!(ClaimResponse, ClaimResponse),
+                    "Patient" => typed!(Patient, Patient),
+                    "Coverage" => typed!(Coverage, Coverage),
+                    "Organization" => typed!(Organization, Organization),
+                    "Practitioner" => typed!(Practitioner, Practitioner),
+                    "PractitionerRole" => typed!(PractitionerRole, PractitionerRole),
+                    "Encounter" => typed!(Encounter, Encounter),
+                    _ => {
+                        let rest = Extra::deserialize(rest)?;
+                        let mut m = Extra::with_capacity(rest.len() + 1);
+                        m.insert("resourceType".into(), Value::String(rt));
+                        m.extend(rest);
+                        Resource::Other(m)
+                    }
+                })
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 
@@ -459,6 +509,7 @@ impl<'de> Deserialize<'de> for Resource {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Claim {
+    #[serde(default)]
     pub resource_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -639,6 +690,7 @@ pub struct ClaimItem {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClaimResponse {
+    #[serde(default)]
     pub resource_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -770,6 +822,7 @@ pub struct ResponseError {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Patient {
+    #[serde(default)]
     pub resource_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -798,6 +851,7 @@ pub struct Patient {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Coverage {
+    #[serde(default)]
     pub resource_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -826,6 +880,7 @@ pub struct Coverage {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Organization {
+    #[serde(default)]
     pub resource_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -864,6 +919,7 @@ pub struct OrgContact {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Practitioner {
+    #[serde(default)]
     pub resource_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -886,6 +942,7 @@ pub struct Practitioner {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PractitionerRole {
+    #[serde(default)]
     pub resource_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -912,6 +969,7 @@ pub struct PractitionerRole {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Encounter {
+    #[serde(default)]
     pub resource_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -953,6 +1011,7 @@ pub struct Hospitalization {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OperationOutcome {
+    #[serde(default)]
     pub resource_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
