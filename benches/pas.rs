@@ -41,7 +41,10 @@ fn main() {
             .join("fixtures/pas/v2.2.1/Bundle-ReferralAuthorizationBundleExample.json")
     });
     let Ok(data) = std::fs::read(&path) else {
-        eprintln!("SKIPPED: {} not found (set PRIORAUTH_SHARED or pass a file)", path.display());
+        eprintln!(
+            "SKIPPED: {} not found (set PRIORAUTH_SHARED or pass a file)",
+            path.display()
+        );
         return;
     };
     println!("input: {}", path.display());

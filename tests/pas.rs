@@ -140,6 +140,8 @@ fn profiles() -> Option<Profiles> {
                     s.starts_with("extension:") || s.starts_with("modifierExtension:")
                 })
             {
+                // Profile references carry a version (`...|2.2.1`); extension urls do not.
+                let u = u.split('|').next().unwrap();
                 p.slice_urls.insert(format!("{url}#{id}"), u.to_owned());
             }
             if el["mustSupport"].as_bool() == Some(true) {
@@ -325,9 +327,39 @@ const fn ex(path: &'static str, value: Option<&'static str>, why: &'static str) 
 }
 
 const SURGICAL: &str = "Bundle-SurgicalRequestBundleExample.json";
+const REFERRAL: &str = "Bundle-ReferralAuthorizationBundleExample.json";
+const NO_SERVICE_SEGMENT: &str = "EPSDT (SV111), nursing home level of care (SV120/SV210), residential status (SV209) and the unit rate limit (SV206) live in SV1/SV2, which need a procedure (SV101) or revenue code (SV201); the referral item asks for a service type (UM03 3, consultation) only, so there is no service segment to carry them (the hub follows the 278 here; with a procedure they travel, see fixtures/pas)";
 const SURGICAL_DEFECT: &str = "defect of the official example: PractitionerRole/SurgicalPractitionerRoleExample points at Practitioner/ReferralPractitionerExample and Location/ReferralLocationExample, which are not in the bundle (our validation reports both as not-found), so the care-team member has no name or identifier for an NM1 and the unreferenced Practitioner is not part of the request";
 
 const EXCLUDED: &[Exclusion] = &[
+    ex(
+        "Claim.identifier.extension(http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-identifierJurisdiction)",
+        None,
+        "TRN has no jurisdiction (TRN04, the sub-department, is kept)",
+    ),
+    ex(
+        "Claim.item.extension(http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-itemTraceNumber).valueIdentifier.system",
+        None,
+        "2000F TRN has no system: value and originator are kept",
+    ),
+    Exclusion {
+        path: "Claim.item.extension(http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-epsdtIndicator)",
+        value: None,
+        file: Some(REFERRAL),
+        why: NO_SERVICE_SEGMENT,
+    },
+    Exclusion {
+        path: "Claim.item.extension(http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-nursingHome",
+        value: None,
+        file: Some(REFERRAL),
+        why: NO_SERVICE_SEGMENT,
+    },
+    Exclusion {
+        path: "Claim.item.extension(http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-revenueUnitRateLimit)",
+        value: None,
+        file: Some(REFERRAL),
+        why: NO_SERVICE_SEGMENT,
+    },
     ex(
         "Claim.identifier.system",
         None,

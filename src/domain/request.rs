@@ -507,6 +507,9 @@ pub enum Service {
         /// SV111: EPSDT indicator.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         epsdt: Option<bool>,
+        /// SV120: nursing home level of care (X12 1337).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nursing_home_level_of_care: Option<Code>,
     },
     /// SV2: an institutional service.
     Institutional {
@@ -525,6 +528,12 @@ pub enum Service {
         /// SV206: unit rate.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rate: Option<Decimal>,
+        /// SV209: nursing home residential status (X12 1345).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nursing_home_residential_status: Option<Code>,
+        /// SV210: nursing home level of care (X12 1337).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nursing_home_level_of_care: Option<Code>,
     },
     /// SV3: a dental service.
     Dental {

@@ -95,6 +95,7 @@ pub mod system {
     pub const X12_CONDITION: &str = "https://codesystem.x12.org/005010/1321";
     pub const X12_PROGNOSIS: &str = "https://codesystem.x12.org/005010/923";
     pub const X12_NURSING_HOME_STATUS: &str = "https://codesystem.x12.org/005010/1345";
+    pub const X12_NURSING_HOME_LEVEL: &str = "https://codesystem.x12.org/005010/1337";
     pub const X12_UNITS: &str = "https://codesystem.x12.org/005010/355";
     pub const X12_ACCIDENT: &str = "https://codesystem.x12.org/005010/1362";
     pub const POS: &str =

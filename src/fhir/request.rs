@@ -1305,6 +1305,18 @@ fn read_item(
         .revenue
         .as_ref()
         .and_then(|c| code(c.first().and_then(|x| x.code.as_deref())));
+    let nh_level = ext_cc_code(
+        &it.extension,
+        u::NURSING_HOME_LEVEL,
+        sys::X12_NURSING_HOME_LEVEL,
+    )
+    .and_then(|c| code(Some(&c)));
+    let nh_status = ext_cc_code(
+        &it.extension,
+        u::NURSING_HOME_STATUS,
+        sys::X12_NURSING_HOME_STATUS,
+    )
+    .and_then(|c| code(Some(&c)));
     let service = if institutional && (proc_.is_some() || revenue.is_some()) {
         Some(Service::Institutional {
             revenue_code: revenue,
@@ -1315,6 +1327,8 @@ fn read_item(
             rate: ext(&it.extension, u::REVENUE_UNIT_RATE_LIMIT)
                 .and_then(|e| e.value_number())
                 .and_then(|n| number_decimal(&n)),
+            nursing_home_residential_status: nh_status,
+            nursing_home_level_of_care: nh_level,
         })
     } else if let Some(procedure) = proc_ {
         if dental || procedure.qualifier == ProcedureQualifier::Dental {
@@ -1332,6 +1346,7 @@ fn read_item(
                 quantity: quantity.clone(),
                 place_of_service: None,
                 epsdt: ext(&it.extension, u::EPSDT).and_then(|e| e.value_bool()),
+                nursing_home_level_of_care: nh_level,
             })
         }
     } else {
@@ -2020,6 +2035,7 @@ pub fn bundle_from_request_with(
                 unit,
                 quantity: q,
                 epsdt,
+                nursing_home_level_of_care,
                 ..
             }) => {
                 let (p, m) = fhir_procedure(procedure);
@@ -2030,6 +2046,7 @@ pub fn bundle_from_request_with(
                 if let Some(e) = epsdt {
                     it.extension.push(Extension::boolean(u::EPSDT, *e));
                 }
+                nursing_home_exts(&mut it.extension, None, nursing_home_level_of_care.as_ref());
             }
             Some(Service::Institutional {
                 revenue_code,
@@ -2038,7 +2055,14 @@ pub fn bundle_from_request_with(
                 unit,
                 quantity: q,
                 rate,
+                nursing_home_residential_status,
+                nursing_home_level_of_care,
             }) => {
+                nursing_home_exts(
+                    &mut it.extension,
+                    nursing_home_residential_status.as_ref(),
+                    nursing_home_level_of_care.as_ref(),
+                );
                 if let Some(p) = procedure {
                     let (p, m) = fhir_procedure(p);
                     it.product_or_service = Some(p);
@@ -2125,6 +2149,23 @@ pub fn bundle_from_request_with(
         timestamp: Some(timestamp(req.created_date, req.created_time.as_ref())),
         entry: b.entries,
         extra: Default::default(),
+    }
+}
+
+fn nursing_home_exts(list: &mut Vec<Extension>, status: Option<&Code>, level: Option<&Code>) {
+    if let Some(s) = status {
+        list.push(Extension::typed(
+            u::NURSING_HOME_STATUS,
+            "valueCodeableConcept",
+            &CodeableConcept::new(sys::X12_NURSING_HOME_STATUS, s.as_str()),
+        ));
+    }
+    if let Some(l) = level {
+        list.push(Extension::typed(
+            u::NURSING_HOME_LEVEL,
+            "valueCodeableConcept",
+            &CodeableConcept::new(sys::X12_NURSING_HOME_LEVEL, l.as_str()),
+        ));
     }
 }
 

@@ -251,7 +251,7 @@ impl Extension {
             .map(|(k, v)| (k.as_str(), v))
     }
     fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
-                // Deserializing from `&Value` avoids cloning the subtree.
+        // Deserializing from `&Value` avoids cloning the subtree.
         self.extra.get(key).and_then(|v| T::deserialize(v).ok())
     }
     pub fn value_str(&self) -> Option<&str> {

@@ -343,10 +343,11 @@ pub fn service() -> impl Strategy<Value = Service> {
             opt(select(&[UnitType::Units, UnitType::Minutes][..])),
             opt(decimal()),
             opt(codes(&["11", "12", "22"])),
-            opt(any::<bool>())
+            opt(any::<bool>()),
+            opt(codes(&["1", "2", "3"]))
         )
             .prop_map(
-                |(procedure, charge, unit, quantity, place_of_service, epsdt)| {
+                |(procedure, charge, unit, quantity, place_of_service, epsdt, level)| {
                     Service::Professional {
                         procedure,
                         charge,
@@ -354,6 +355,7 @@ pub fn service() -> impl Strategy<Value = Service> {
                         quantity,
                         place_of_service,
                         epsdt,
+                        nursing_home_level_of_care: level,
                     }
                 }
             ),
@@ -363,18 +365,24 @@ pub fn service() -> impl Strategy<Value = Service> {
             opt(decimal()),
             opt(select(&[UnitType::Units, UnitType::Days][..])),
             opt(decimal()),
-            opt(decimal())
+            opt(decimal()),
+            opt(codes(&["1", "2", "3", "4"])),
+            opt(codes(&["1", "2", "3"]))
         )
-            .prop_map(|(rc, procedure, charge, unit, quantity, rate)| {
-                Service::Institutional {
-                    revenue_code: Some(rc),
-                    procedure,
-                    charge,
-                    unit,
-                    quantity,
-                    rate,
+            .prop_map(
+                |(rc, procedure, charge, unit, quantity, rate, status, level)| {
+                    Service::Institutional {
+                        revenue_code: Some(rc),
+                        procedure,
+                        charge,
+                        unit,
+                        quantity,
+                        rate,
+                        nursing_home_residential_status: status,
+                        nursing_home_level_of_care: level,
+                    }
                 }
-            }),
+            ),
         (
             procedure(),
             opt(decimal()),

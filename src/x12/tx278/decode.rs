@@ -1358,7 +1358,8 @@ impl Decoder {
                 let quantity = self.decimal(seg, 4, e[3]);
                 let place_of_service = self.code(seg, 5, e[4]);
                 let epsdt = self.yes_no(seg, 11, e[10]);
-                for (i, v) in e.iter().enumerate().take(20).skip(5) {
+                let nursing_home_level_of_care = self.code(seg, 20, e[19]);
+                for (i, v) in e.iter().enumerate().take(19).skip(5) {
                     if i != 10 && !v.is_empty() {
                         self.warn(
                             seg,
@@ -1376,6 +1377,7 @@ impl Decoder {
                     quantity,
                     place_of_service,
                     epsdt,
+                    nursing_home_level_of_care,
                 })
             }
             b"SV2" => {
@@ -1400,7 +1402,19 @@ impl Decoder {
                 let unit = self.list(seg, 4, e[3]);
                 let quantity = self.decimal(seg, 5, e[4]);
                 let rate = self.decimal(seg, 6, e[5]);
-                self.extra(seg, 6);
+                for (i, v) in [(7, e[6]), (8, e[7])] {
+                    if !v.is_empty() {
+                        self.warn(
+                            seg,
+                            Some(i),
+                            "element_not_kept",
+                            format!("SV2{i:02} is not used in a 278 and is not kept"),
+                        );
+                    }
+                }
+                let nursing_home_residential_status = self.code(seg, 9, e[8]);
+                let nursing_home_level_of_care = self.code(seg, 10, e[9]);
+                self.extra(seg, 10);
                 Some(Service::Institutional {
                     revenue_code,
                     procedure,
@@ -1408,6 +1422,8 @@ impl Decoder {
                     unit,
                     quantity,
                     rate,
+                    nursing_home_residential_status,
+                    nursing_home_level_of_care,
                 })
             }
             _ => {

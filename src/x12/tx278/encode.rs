@@ -247,6 +247,7 @@ fn service(w: &mut Writer, s: &Service, units: Option<&Decimal>) {
             quantity,
             place_of_service,
             epsdt,
+            nursing_home_level_of_care,
         } => {
             w.seg("SV1")
                 .c(&procedure(p))
@@ -258,6 +259,10 @@ fn service(w: &mut Writer, s: &Service, units: Option<&Decimal>) {
                 w.e("");
             }
             w.opt(epsdt.map(|b| if b { "Y" } else { "N" }));
+            for _ in 12..=19 {
+                w.e("");
+            }
+            w.opt(nursing_home_level_of_care.as_ref());
         }
         Service::Institutional {
             revenue_code,
@@ -266,6 +271,8 @@ fn service(w: &mut Writer, s: &Service, units: Option<&Decimal>) {
             unit,
             quantity,
             rate,
+            nursing_home_residential_status,
+            nursing_home_level_of_care,
         } => {
             w.seg("SV2").opt(revenue_code.as_ref());
             match p {
@@ -275,7 +282,11 @@ fn service(w: &mut Writer, s: &Service, units: Option<&Decimal>) {
             w.opt(charge.as_ref())
                 .opt(unit.map(|u| u.code()))
                 .opt(units.or(quantity.as_ref()))
-                .opt(rate.as_ref());
+                .opt(rate.as_ref())
+                .e("")
+                .e("")
+                .opt(nursing_home_residential_status.as_ref())
+                .opt(nursing_home_level_of_care.as_ref());
         }
         Service::Dental {
             procedure: p,
