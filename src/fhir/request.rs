@@ -1953,7 +1953,7 @@ pub fn bundle_from_request_with(
             sequence: Some(num(k as u32 + 1)),
             diagnosis_codeable_concept: Some(CodeableConcept::new(sys::ICD10CM, &c)),
             type_: t
-                .map(|t| CodeableConcept::new(sys::DIAGNOSIS_TYPE, t))
+                .map(|t| CodeableConcept::new(sys::PAS_TEMP, t))
                 .into_iter()
                 .collect(),
             extra: Default::default(),

@@ -571,8 +571,12 @@ pub fn response_bundle(input: ResponseInput) -> Bundle {
                     )
                 })
                 .collect();
+            let member = resp.subscriber.as_ref().and_then(|s| match &s.id {
+                Some(Identification::MemberId(m)) => Some(m.to_string()),
+                _ => None,
+            });
             if let Some(p) = resp.dependent.as_ref().or(resp.subscriber.as_ref()) {
-                cr.patient = Some(patient_ref(&mut b, p));
+                cr.patient = Some(patient_ref(&mut b, p, member.as_deref()));
             }
             if let Some(u) = &resp.umo {
                 cr.insurer = Some(org_ref(&mut b, "umo", u));
@@ -779,7 +783,7 @@ fn org_ref(b: &mut Builder, role: &str, e: &Entity) -> Reference {
     b.push(role, Resource::Organization(Box::new(o)))
 }
 
-fn patient_ref(b: &mut Builder, e: &Entity) -> Reference {
+fn patient_ref(b: &mut Builder, e: &Entity, member: Option<&str>) -> Reference {
     let mut p = Patient {
         resource_type: "Patient".into(),
         ..Default::default()
@@ -791,9 +795,17 @@ fn patient_ref(b: &mut Builder, e: &Entity) -> Reference {
             ..Default::default()
         });
     }
-    if let Some(Identification::MemberId(m)) = &e.id {
-        p.identifier
-            .push(Identifier::new("urn:x12:NM108:MI", m.as_str()));
+    for r in &e.references {
+        p.identifier.push(Identifier::new(
+            &format!("urn:x12:REF:{}", r.qualifier),
+            r.value.as_str(),
+        ));
+    }
+    if p.identifier.is_empty()
+        && let Some(m) = member
+    {
+        // The member id of the coverage identifies the patient to the payer.
+        p.identifier.push(Identifier::new("urn:x12:NM108:MI", m));
     }
     let d = e.demographics.as_ref();
     p.birth_date = d.and_then(|d| d.birth_date).map(|d| d.to_string());
