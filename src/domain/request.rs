@@ -40,6 +40,11 @@ pub struct AuthorizationRequest {
     /// 2000F: the services requested (may be empty for an admission reviewed as a whole).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<ServiceLine>,
+    /// An update of an earlier request (PAS Claim Update, `Claim.related` with relationship
+    /// prior): that request's patient-event trace number. The 278 has no element for it (a
+    /// revision names the prior authorization by REF*BB / REF*NT), so X12 does not carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revises: Option<TraceNumber>,
 }
 
 fn default_purpose() -> Purpose {
@@ -709,6 +714,19 @@ pub struct ServiceLine {
     /// 2010F: the service providers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub providers: Vec<Entity>,
+    /// In an update: whether the line changed, was added or is cancelled (PAS infoChanged /
+    /// infoCancelled). The 278 carries a cancel as UM02 = 3 only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<LineChange>,
+}
+
+/// What an update does to a service line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LineChange {
+    Changed,
+    Added,
+    Cancelled,
 }
 
 impl ServiceLine {

@@ -54,7 +54,7 @@ pub mod ext_url {
     url!(JURISDICTION, "extension-identifierJurisdiction");
     url!(PRODUCT_CODE_END, "extension-productOrServiceCodeEnd");
     url!(INFO_CHANGED, "extension-infoChanged");
-    url!(INFO_CANCELLED, "extension-infoCancelled");
+    url!(INFO_CANCELLED, "modifierextension-infoCancelled");
     url!(MILITARY_STATUS, "extension-militaryStatus");
     url!(REVIEW_ACTION, "extension-reviewAction");
     url!(REVIEW_ACTION_CODE, "extension-reviewActionCode");

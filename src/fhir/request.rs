@@ -1035,8 +1035,33 @@ fn read_request(r: &mut Reader) -> Option<AuthorizationRequest> {
         return None;
     };
     subscriber.id.as_ref()?;
+    // A Claim Update: the prior Claim (in the bundle, or named by its identifier).
+    let revises = claim.related.iter().find_map(|rel| {
+        let c = rel.claim.as_ref()?;
+        let id = match r.ctx.resolve(Some(c)) {
+            Some((_, Resource::Claim(prior))) => prior.identifier.first().cloned(),
+            _ => c.identifier.clone(),
+        }?;
+        trace_number(&id, event.trace_numbers.first().map(|t| &t.originator))
+    });
+    if !claim.related.is_empty() && revises.is_none() {
+        r.warn(
+            "not-found",
+            format!("{cp}.related"),
+            "the prior Claim of this update has no identifier that could be read",
+        );
+    }
+    // Claim-level certificationType 3 cancels the whole request.
+    let purpose = if event.review.certification_type == CertificationType::Cancel
+        && ext(&claim.extension, u::CERTIFICATION_TYPE).is_some()
+    {
+        Purpose::Cancellation
+    } else {
+        Purpose::Request
+    };
     Some(AuthorizationRequest {
-        purpose: Purpose::Request,
+        revises,
+        purpose,
         submitter_reference,
         created_date: stamp.and_then(fhir_date),
         created_time: stamp.and_then(fhir_time),
@@ -1407,7 +1432,20 @@ fn read_item(
                 .map(|(_, e)| e.clone())
         })
         .collect();
+    let cancelled = ext(&it.modifier_extension, u::INFO_CANCELLED)
+        .and_then(|e| e.value_bool())
+        .unwrap_or(false);
+    let change = if cancelled {
+        Some(LineChange::Cancelled)
+    } else {
+        match ext(&it.extension, u::INFO_CHANGED).and_then(|e| e.value_str()) {
+            Some("changed") => Some(LineChange::Changed),
+            Some("added") => Some(LineChange::Added),
+            _ => None,
+        }
+    };
     ServiceLine {
+        change,
         trace_numbers,
         review: Some(review),
         references: refs_from(&it.extension),
@@ -2134,7 +2172,42 @@ pub fn bundle_from_request_with(
             it.care_team_sequence.push(num(team_seq));
         }
         it.diagnosis_sequence = (1..=claim.diagnosis.len().min(4) as u32).map(num).collect();
+        match line.change {
+            Some(LineChange::Cancelled) => {
+                it.modifier_extension
+                    .push(Extension::boolean(u::INFO_CANCELLED, true));
+            }
+            Some(LineChange::Changed) => it
+                .extension
+                .push(Extension::code(u::INFO_CHANGED, "changed")),
+            Some(LineChange::Added) => it.extension.push(Extension::code(u::INFO_CHANGED, "added")),
+            None => {}
+        }
         claim.item.push(it);
+    }
+    if let Some(prior) = &req.revises {
+        // A Claim Update names the Claim it revises and repeats the certification type.
+        claim.meta = Some(profile("profile-claim-update"));
+        claim.related.push(ClaimRelated {
+            claim: Some(Reference {
+                identifier: Some(fhir_trace(prior)),
+                ..Default::default()
+            }),
+            relationship: Some(CodeableConcept::new(
+                "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship",
+                "prior",
+            )),
+            extra: Default::default(),
+        });
+    }
+    {
+        // UM02 of the event: claim-level certificationType (3 cancels the whole request).
+        let c = ev.review.certification_type;
+        claim.extension.push(Extension::typed(
+            u::CERTIFICATION_TYPE,
+            "valueCodeableConcept",
+            &x12_cc(sys::X12_CERTIFICATION_TYPE, c.code(), c.description()),
+        ));
     }
     b.entries[0].resource = Some(Resource::Claim(Box::new(claim)));
     Bundle {

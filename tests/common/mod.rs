@@ -560,6 +560,8 @@ pub fn line(response: bool) -> impl Strategy<Value = ServiceLine> {
                 attachments,
                 message: if response { None } else { message },
                 providers,
+                // PAS-only (no 278 element): left to the PAS tests.
+                change: None,
             },
         )
 }
@@ -608,6 +610,7 @@ pub fn request() -> impl Strategy<Value = AuthorizationRequest> {
                 dependent,
                 event,
                 services,
+                revises: None,
             },
         )
 }

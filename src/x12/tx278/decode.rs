@@ -1544,6 +1544,7 @@ impl Decoder {
                 attachments: l.attachments,
                 message,
                 providers: l.providers,
+                change: None,
             });
             for (what, n) in [
                 ("HI", l.diagnoses.len()),
@@ -1651,6 +1652,7 @@ impl Decoder {
                 dependent: self.dependent,
                 event: event.expect("checked"),
                 services,
+                revises: None,
             };
             return (Some(Message278::Request(Box::new(req))), issues);
         }
