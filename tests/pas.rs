@@ -1487,3 +1487,107 @@ fn claim_update_reaches_the_hub_and_the_278() {
         "changed"
     );
 }
+
+/// $inquire: the inquiry examples read as a query (member id, provider, insurer) that finds the
+/// referral request and not a stranger's; the Parameters output carries inquiry response bundles
+/// that validate, parse back to the decision, and pass `priorauth parse`.
+#[test]
+fn inquiry_finds_the_request_and_answers_in_parameters() {
+    use priorauth::fhir::inquiry::{inquiry_from_bundle, inquiry_parameters, response_bundles};
+    let ex = examples(PasKind::InquiryBundle);
+    if ex.is_empty() {
+        return;
+    }
+    let dir = pas_dir().unwrap();
+    let referral_json = read(&dir.join("v2.2.1/Bundle-HomecareAuthorizationBundleExample.json"));
+    let referral = to_hub(&referral_json);
+    let mut stranger = referral.clone();
+    stranger.subscriber.id = Some(Identification::MemberId(
+        MemberId::parse("OTHER99").unwrap(),
+    ));
+    for (path, v) in &ex {
+        // The inquiry examples ask about the home care request of their version.
+        let same = path
+            .parent()
+            .unwrap()
+            .join("Bundle-HomecareAuthorizationBundleExample.json");
+        let asked = to_hub(&read(&same));
+        let mut stranger = asked.clone();
+        stranger.subscriber.id = Some(Identification::MemberId(
+            MemberId::parse("OTHER99").unwrap(),
+        ));
+        let (q, issues) = inquiry_from_bundle(&bundle(v));
+        let q = q.unwrap_or_else(|| panic!("{}: {issues:#?}", name(path)));
+        assert_eq!(q.example.member_id(), asked.member_id(), "{}", name(path));
+        assert!(q.matches(&asked, None), "{}", name(path));
+        assert!(!q.matches(&stranger, None), "{}", name(path));
+    }
+    let decision = Decision {
+        status: Status::Approved,
+        action: Some(ActionCode::Certified),
+        certification_number: Some(Text::parse("AUTH0001").unwrap()),
+        reason: None,
+        second_surgical_opinion: None,
+        certification: Certification::default(),
+        approved_quantity: None,
+        administrative_reference: None,
+        trace_numbers: vec![],
+        rejects: vec![],
+        messages: vec![],
+        lines: vec![],
+    };
+    let resp = AuthorizationResponse::answering(&referral, decision);
+    // A search by the authorization number the payer gave: only the request that got it.
+    let (q, _) = inquiry_from_bundle(&bundle(&ex[0].1));
+    let mut q = q.unwrap();
+    q.example.event.references.push(Reference {
+        qualifier: Code::parse("BB").unwrap(),
+        value: Text::parse("AUTH0001").unwrap(),
+        description: None,
+    });
+    assert!(q.matches(&referral, Some(&resp)));
+    assert!(!q.matches(&referral, None));
+    q.example.event.references[0].value = Text::parse("NOPE").unwrap();
+    assert!(!q.matches(&referral, Some(&resp)));
+    // A different service code does not match.
+    let mut other = referral.clone();
+    if let Some(Service::Professional { procedure, .. }) = &mut other.services[0].service {
+        procedure.code = Code::parse("99213").unwrap();
+    }
+    other.services.truncate(1);
+    let (q2, _) = inquiry_from_bundle(&bundle(&ex[0].1));
+    assert!(!q2.unwrap().matches(&other, None));
+    let rb = bundle(&referral_json);
+    let params = inquiry_parameters(&[(resp, Some(&rb))]);
+    let bundles = response_bundles(&params);
+    assert_eq!(bundles.len(), 1);
+    let errors: Vec<FhirIssue> = validate_bundle(bundles[0])
+        .into_iter()
+        .filter(FhirIssue::is_error)
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let (back, _) = response::decision_from_json(bundles[0]);
+    let back = back.unwrap();
+    assert_eq!(back.decision.status, Status::Approved);
+    assert_eq!(
+        back.decision
+            .certification_number
+            .as_ref()
+            .unwrap()
+            .as_str(),
+        "AUTH0001"
+    );
+    if let Some(schema) = fhir_schema() {
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let errs: Vec<String> = validator
+            .iter_errors(&params)
+            .map(|e| e.to_string())
+            .take(3)
+            .collect();
+        assert!(errs.is_empty(), "{errs:#?}");
+    }
+    let (st, out) = pas_cli(&["parse"], params.to_string().as_bytes());
+    assert!(st.success());
+    assert_eq!(out["decisions"][0]["status"], "approved");
+    assert_eq!(out["decisions"][0]["certification_number"], "AUTH0001");
+}

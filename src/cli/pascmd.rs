@@ -269,14 +269,12 @@ pub fn parse(file: &PathBuf) -> Result<ExitCode, String> {
         },
         PasKind::Parameters => {
             // $inquire output: Parameters wrapping inquiry response bundles.
-            for p in v["parameter"].as_array().into_iter().flatten() {
-                if let Some(res) = p.get("resource") {
-                    let (r, issues) = decision_from_json(res);
-                    if let Some(r) = r {
-                        decisions.push(crate::report::decision_view(&r));
-                    }
-                    errors.extend(issues.into_iter().filter(FhirIssue::is_error));
+            for res in crate::fhir::inquiry::response_bundles(&v) {
+                let (r, issues) = decision_from_json(res);
+                if let Some(r) = r {
+                    decisions.push(crate::report::decision_view(&r));
                 }
+                errors.extend(issues.into_iter().filter(FhirIssue::is_error));
             }
         }
         _ => errors.push(FhirIssue::error(

@@ -2,6 +2,7 @@
 //! validation of incoming bundles, and OperationOutcome for what cannot be accepted.
 //! Codecs are pure functions of JSON bytes and domain values: no I/O, no clock.
 
+pub mod inquiry;
 pub mod outcome;
 pub mod request;
 pub mod response;
