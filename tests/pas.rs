@@ -1540,7 +1540,7 @@ fn inquiry_finds_the_request_and_answers_in_parameters() {
     // A search by the authorization number the payer gave: only the request that got it.
     let (q, _) = inquiry_from_bundle(&bundle(&ex[0].1));
     let mut q = q.unwrap();
-    q.example.event.references.push(Reference {
+    q.example.event.references.push(priorauth::domain::Reference {
         qualifier: Code::parse("BB").unwrap(),
         value: Text::parse("AUTH0001").unwrap(),
         description: None,
