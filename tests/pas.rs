@@ -1540,11 +1540,14 @@ fn inquiry_finds_the_request_and_answers_in_parameters() {
     // A search by the authorization number the payer gave: only the request that got it.
     let (q, _) = inquiry_from_bundle(&bundle(&ex[0].1));
     let mut q = q.unwrap();
-    q.example.event.references.push(priorauth::domain::Reference {
-        qualifier: Code::parse("BB").unwrap(),
-        value: Text::parse("AUTH0001").unwrap(),
-        description: None,
-    });
+    q.example
+        .event
+        .references
+        .push(priorauth::domain::Reference {
+            qualifier: Code::parse("BB").unwrap(),
+            value: Text::parse("AUTH0001").unwrap(),
+            description: None,
+        });
     assert!(q.matches(&referral, Some(&resp)));
     assert!(!q.matches(&referral, None));
     q.example.event.references[0].value = Text::parse("NOPE").unwrap();
@@ -1590,4 +1593,16 @@ fn inquiry_finds_the_request_and_answers_in_parameters() {
     assert!(st.success());
     assert_eq!(out["decisions"][0]["status"], "approved");
     assert_eq!(out["decisions"][0]["certification_number"], "AUTH0001");
+}
+
+/// An X12 input that holds no readable 278 gets an OperationOutcome whose diagnostics name the
+/// X12 problem, its location and the 999 code it maps to.
+#[test]
+fn unreadable_x12_gets_an_operation_outcome_with_x12_diagnostics() {
+    let bad = b"ISA*00*          *00*          *ZZ*A              *ZZ*B              *261123*1200*^*00501*000000001*0*T*:~GS*HI*A*B*20261123*1200*1*X*005010X217~ST*278*0001*005010X217~BHT*0007*13~SE*3*0001~GE*1*1~IEA*1*000000001~";
+    let (st, oo) = pas_cli(&["translate", "--from", "x12", "--to", "pas"], bad);
+    assert_eq!(st.code(), Some(1));
+    assert_eq!(oo["resourceType"], "OperationOutcome");
+    let d = oo["issue"][0]["diagnostics"].as_str().unwrap();
+    assert!(d.contains("BHT03") && d.contains("999 IK403 1"), "{d}");
 }

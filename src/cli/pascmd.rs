@@ -13,6 +13,7 @@ use crate::fhir::{
     Bundle, FhirIssue, ResponseInput, Transmission, bundle_from_request_with, operation_outcome,
     request_from_bundle, response::decision_from_json, response_bundle,
 };
+use crate::x12::error::{Issue, Severity};
 use crate::x12::tx278::{self, Message278};
 use crate::x12::writer::{MemoryControlNumbers, Stamp};
 
@@ -154,6 +155,46 @@ fn transmission_for(d: &tx278::DecodedFile, interchange: usize) -> Option<Transm
         .map(Transmission::from_interchange)
 }
 
+/// The OperationOutcome for an X12 input that could not be translated: each X12 error with
+/// its location and the TA1 / 999 code it maps to in diagnostics.
+fn x12_outcome(issues: &[&Issue]) -> crate::fhir::OperationOutcome {
+    use crate::x12::error::AckCode;
+    let mut oo = operation_outcome(&[]);
+    oo.issue = issues
+        .iter()
+        .filter(|i| i.severity == Severity::Error)
+        .map(|i| {
+            let ack = match i.ack {
+                Some(AckCode::Interchange(c)) => format!("; TA105 {c}"),
+                Some(AckCode::Group(c)) => format!("; 999 AK905 {c}"),
+                Some(AckCode::Transaction(c)) => format!("; 999 IK501 {c}"),
+                Some(AckCode::Segment(c)) => format!("; 999 IK304 {c}"),
+                Some(AckCode::Element(c)) => format!("; 999 IK403 {c}"),
+                None => String::new(),
+            };
+            crate::fhir::OutcomeIssue {
+                severity: "error".into(),
+                code: "structure".into(),
+                details: Some(crate::fhir::CodeableConcept {
+                    text: Some(i.message.clone()),
+                    ..Default::default()
+                }),
+                diagnostics: Some(format!("X12 {} at {}{ack}", i.code, i.location)),
+                ..Default::default()
+            }
+        })
+        .collect();
+    if oo.issue.is_empty() {
+        oo.issue.push(crate::fhir::OutcomeIssue {
+            severity: "error".into(),
+            code: "not-found".into(),
+            diagnostics: Some("the input holds no 278 that could be read".into()),
+            ..Default::default()
+        });
+    }
+    oo
+}
+
 fn x12_to_pas(data: &[u8]) -> Result<ExitCode, String> {
     let d = tx278::decode_all(data);
     let issues: Vec<_> = d.all_issues().collect();
@@ -180,7 +221,8 @@ fn x12_to_pas(data: &[u8]) -> Result<ExitCode, String> {
         }
     }
     if out.is_empty() {
-        return Err("the input holds no 278 that could be read".into());
+        print_json(&x12_outcome(&issues))?;
+        return Ok(ExitCode::FAILURE);
     }
     if out.len() == 1 {
         print_json(&out[0])?;
