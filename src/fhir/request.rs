@@ -120,8 +120,41 @@ fn number_decimal(n: &Number) -> Option<Decimal> {
     Decimal::parse(&n.to_string()).ok()
 }
 
+/// A decimal as a JSON number, digits kept. JSON has no leading zeros (X12 allows `007.50`),
+/// so those are dropped: the value is the same.
 pub(crate) fn decimal_number(d: &Decimal) -> Number {
-    serde_json::from_str(d.as_str()).unwrap_or_else(|_| Number::from(0))
+    let s = d.as_str();
+    let (sign, body) = match s.strip_prefix('-') {
+        Some(b) => ("-", b),
+        None => ("", s),
+    };
+    let trimmed = body.trim_start_matches('0');
+    let body = if trimmed.is_empty() || trimmed.starts_with('.') {
+        format!("0{trimmed}")
+    } else {
+        trimmed.to_owned()
+    };
+    let text = format!("{sign}{body}");
+    serde_json::from_str(&text).unwrap_or_else(|_| Number::from(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_become_json_numbers_with_their_digits() {
+        for (x12, json) in [
+            ("007.50", "7.50"),
+            ("00", "0"),
+            ("-0.10", "-0.10"),
+            ("150.00", "150.00"),
+            (".5", "0.5"),
+        ] {
+            let d = Decimal::parse(x12).unwrap();
+            assert_eq!(decimal_number(&d).to_string(), json, "{x12}");
+        }
+    }
 }
 
 fn period_range(p: &Period) -> Option<DateOrRange> {
@@ -294,7 +327,35 @@ fn identification(ids: &[Identifier]) -> Option<Identification> {
             },
         });
     }
-    for (s, q) in [(sys::TIN, "FI"), (sys::NAIC, "NI")] {
+    // Our own writing of other NM108 qualifiers: `urn:x12:NM108:<qualifier>`.
+    for i in ids {
+        if let (Some(q), Some(v)) = (
+            i.system
+                .as_deref()
+                .and_then(|s| s.strip_prefix("urn:x12:NM108:")),
+            i.value.as_deref(),
+        ) {
+            return Some(match q {
+                "MI" => Identification::MemberId(MemberId::parse(v).ok()?),
+                "XX" => match Npi::parse(v) {
+                    Ok(n) => Identification::Npi(n),
+                    Err(_) => Identification::Other {
+                        qualifier: Code::parse("XX").ok()?,
+                        value: text(Some(v))?,
+                    },
+                },
+                q => Identification::Other {
+                    qualifier: Code::parse(q).ok()?,
+                    value: text(Some(v))?,
+                },
+            });
+        }
+    }
+    let ein = ids.iter().any(|i| {
+        i.system.as_deref() == Some(sys::TIN)
+            && i.type_.as_ref().and_then(|t| t.code_in(sys::V2_0203)) == Some("EN")
+    });
+    for (s, q) in [(sys::TIN, if ein { "24" } else { "FI" }), (sys::NAIC, "NI")] {
         if let Some(v) = find(s) {
             return Some(Identification::Other {
                 qualifier: Code::parse(q).ok()?,
@@ -321,7 +382,13 @@ fn fhir_identifiers(id: &Identification) -> Vec<Identifier> {
         Identification::MemberId(m) => vec![Identifier::new("urn:x12:NM108:MI", m.as_str())],
         Identification::Other { qualifier, value } => vec![match qualifier.as_str() {
             "XX" => Identifier::new(sys::NPI, value.as_str()),
-            "FI" | "24" => Identifier::new(sys::TIN, value.as_str()),
+            "FI" => Identifier::new(sys::TIN, value.as_str()),
+            "24" => {
+                // An EIN: the TIN system, typed as an employer number.
+                let mut i = Identifier::new(sys::TIN, value.as_str());
+                i.type_ = Some(CodeableConcept::new(sys::V2_0203, "EN"));
+                i
+            }
             "NI" => Identifier::new(sys::NAIC, value.as_str()),
             q => {
                 let mut i = Identifier::new(&format!("urn:x12:NM108:{q}"), value.as_str());
