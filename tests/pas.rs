@@ -1606,3 +1606,23 @@ fn unreadable_x12_gets_an_operation_outcome_with_x12_diagnostics() {
     let d = oo["issue"][0]["diagnostics"].as_str().unwrap();
     assert!(d.contains("BHT03") && d.contains("999 IK403 1"), "{d}");
 }
+
+/// A 278 request reviewed at the event level only (no 2000F) still makes a valid PAS Claim:
+/// one item carrying the event's review.
+#[test]
+fn an_event_only_request_becomes_one_item() {
+    let Some(dir) = pas_dir() else { return };
+    let mut hub = to_hub(&read(
+        &dir.join("v2.2.1/Bundle-SurgicalRequestBundleExample.json"),
+    ));
+    hub.services.clear();
+    let v = serde_json::to_value(bundle_from_request(&hub)).unwrap();
+    let item = &v["entry"][0]["resource"]["item"];
+    assert_eq!(item.as_array().unwrap().len(), 1);
+    assert_eq!(item[0]["category"]["coding"][0]["code"], "2");
+    let errors: Vec<FhirIssue> = validate_bundle(&v)
+        .into_iter()
+        .filter(FhirIssue::is_error)
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}

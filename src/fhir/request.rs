@@ -2072,7 +2072,27 @@ pub fn bundle_from_request_with(
         claim.care_team.push(care_team(team_seq, r, p, true));
         overall.push(team_seq);
     }
-    for (k, line) in req.services.iter().enumerate() {
+    // A PAS Claim has at least one item: a 278 reviewed at the event level only (no 2000F)
+    // becomes one item carrying the event's review.
+    let event_only = [ServiceLine {
+        trace_numbers: vec![],
+        review: Some(ev.review.clone()),
+        references: vec![],
+        dates: vec![],
+        service: None,
+        teeth: vec![],
+        quantity: None,
+        attachments: vec![],
+        message: None,
+        providers: vec![],
+        change: None,
+    }];
+    let lines: &[ServiceLine] = if req.services.is_empty() {
+        &event_only
+    } else {
+        &req.services
+    };
+    for (k, line) in lines.iter().enumerate() {
         let mut it = ClaimItem {
             sequence: Some(num(k as u32 + 1)),
             ..Default::default()
