@@ -335,6 +335,16 @@ const SURGICAL_DEFECT: &str = "defect of the official example: PractitionerRole/
 
 const EXCLUDED: &[Exclusion] = &[
     ex(
+        "Bundle.identifier.system",
+        None,
+        "BHT03 has no system: the value is kept, written back as urn:x12:BHT03",
+    ),
+    ex(
+        "Bundle.timestamp",
+        None,
+        "BHT04/05 carry date and time without a time zone: the clock time is kept and written back as UTC (a documented loss of the offset)",
+    ),
+    ex(
         "Claim.related.claim.reference",
         Some("Claim"),
         "the hub keeps the prior Claim's identifier (its 2000E trace number), so the update names the prior Claim by identifier; the prior Claim resource itself is not part of the request",
@@ -492,6 +502,22 @@ fn compare(
     let mut lost = vec![];
     let mut used = BTreeSet::new();
     let back_entries = back["entry"].as_array().unwrap();
+    // The bundle's own must-support elements that are data (identifier = BHT03, timestamp =
+    // BHT04/05); its entries are compared resource by resource below.
+    for key in ["identifier", "timestamp"] {
+        let mut want = Facts::new();
+        leaves(orig, &orig[key], format!("Bundle.{key}"), false, &mut want);
+        let mut have = Facts::new();
+        leaves(back, &back[key], format!("Bundle.{key}"), false, &mut have);
+        for (path, value) in want.difference(&have) {
+            match excluded(path, value, file, x12) {
+                Some(why) => {
+                    used.insert(format!("{path} = {value:?}: {why}"));
+                }
+                None => lost.push(format!("{path} = {value:?}")),
+            }
+        }
+    }
     // The prior Claim of an update is context, not part of the request: the hub keeps its
     // identifier (Claim.related is compared on the update itself).
     let priors: Vec<&str> = orig["entry"][0]["resource"]["related"]
