@@ -11,6 +11,29 @@ use serde_json::{Map, Number, Value};
 /// What a struct does not model, kept as read.
 pub type Extra = Map<String, Value>;
 
+/// A resource's narrative (`text`), kept as the raw JSON it was: the codecs never read it, and
+/// not unescaping its XHTML is most of what makes reading fast.
+#[derive(Debug, Clone)]
+pub struct Narrative(Box<serde_json::value::RawValue>);
+
+impl PartialEq for Narrative {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl Serialize for Narrative {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Narrative {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Box::<serde_json::value::RawValue>::deserialize(d).map(Narrative)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Coding {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -516,7 +539,7 @@ pub struct Claim {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<Value>,
+    pub text: Option<Narrative>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extension: Vec<Extension>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -697,7 +720,7 @@ pub struct ClaimResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<Value>,
+    pub text: Option<Narrative>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extension: Vec<Extension>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -829,7 +852,7 @@ pub struct Patient {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<Value>,
+    pub text: Option<Narrative>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extension: Vec<Extension>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -858,7 +881,7 @@ pub struct Coverage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<Value>,
+    pub text: Option<Narrative>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub identifier: Vec<Identifier>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -887,7 +910,7 @@ pub struct Organization {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<Value>,
+    pub text: Option<Narrative>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub identifier: Vec<Identifier>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -926,7 +949,7 @@ pub struct Practitioner {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<Value>,
+    pub text: Option<Narrative>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub identifier: Vec<Identifier>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -949,7 +972,7 @@ pub struct PractitionerRole {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<Value>,
+    pub text: Option<Narrative>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub practitioner: Option<Reference>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -976,7 +999,7 @@ pub struct Encounter {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<Value>,
+    pub text: Option<Narrative>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extension: Vec<Extension>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
