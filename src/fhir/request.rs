@@ -459,12 +459,24 @@ impl<'a> Reader<'a> {
     /// Organization.type outside them (e.g. PR on the insurer, whose 2010A NM101 is always X3)
     /// gives way to `default_role`.
     fn org_entity(&mut self, o: &Organization, default_role: &str, allowed: &[&str]) -> Entity {
-        let role = o
-            .type_
-            .iter()
-            .find_map(|t| t.code_in(sys::X12_ENTITY))
+        let given = o.type_.iter().find_map(|t| t.code_in(sys::X12_ENTITY));
+        let role = given
             .filter(|c| allowed.is_empty() || allowed.contains(c))
             .unwrap_or(default_role);
+        if let Some(g) = given
+            && g != role
+            && !(default_role == "X3" && g == "PR")
+        {
+            let id = o.id.as_deref().unwrap_or("?");
+            self.warn(
+                "value",
+                format!("Bundle.entry.resource.ofType(Organization).where(id = '{id}').type"),
+                format!(
+                    "Organization.type {g} is not an NM101 of this loop ({}); {role} is written",
+                    allowed.join(", ")
+                ),
+            );
+        }
         let mut e = Entity::new(role, EntityType::Organization)
             .unwrap_or_else(|_| entity(default_role, EntityType::Organization));
         e.name = text(o.name.as_deref());
