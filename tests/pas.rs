@@ -1652,3 +1652,19 @@ fn an_event_only_request_becomes_one_item() {
         .collect();
     assert!(errors.is_empty(), "{errors:#?}");
 }
+
+/// Free text longer than X12 carries is cut with a located warning, never silently.
+#[test]
+fn long_free_text_is_cut_with_a_warning() {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/pas/synthetic-professional-therapy-request.json");
+    let mut v = read(&p);
+    v["entry"][0]["resource"]["supportingInfo"][1]["valueString"] = "x".repeat(300).into();
+    let (r, issues) = request_from_bundle(&bundle(&v));
+    assert_eq!(r.unwrap().event.message.unwrap().as_str().len(), 264);
+    assert!(
+        issues.iter().any(|i| i.code == "too-long"
+            && i.expression == "Bundle.entry[0].resource.supportingInfo[1]"),
+        "{issues:#?}"
+    );
+}

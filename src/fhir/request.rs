@@ -918,6 +918,31 @@ fn read_request(r: &mut Reader) -> Option<AuthorizationRequest> {
             (None, "freeFormMessage") | (None, "messageText") => {
                 event.message = text(si.value_string.as_deref());
             }
+            _ => {}
+        }
+        // X12 free text holds 264 characters: say so when more is cut.
+        let long = si
+            .value_string
+            .iter()
+            .chain(
+                ext(&si.extension, u::DOCUMENT_INFORMATION)
+                    .and_then(|d| d.part("description"))
+                    .and_then(|p| p.value_str().map(str::to_owned))
+                    .iter(),
+            )
+            .any(|t| t.trim().chars().count() > 264);
+        if long {
+            r.warn(
+                "too-long",
+                format!("{cp}.supportingInfo[{k}]"),
+                "text longer than the 264 characters X12 carries is cut to 264",
+            );
+        }
+        match (q, cat) {
+            (Some(_), _)
+            | (None, "additionalInformation")
+            | (None, "freeFormMessage")
+            | (None, "messageText") => {}
             _ => r.warn(
                 "not-supported",
                 format!("{cp}.supportingInfo[{k}].category"),
