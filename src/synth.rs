@@ -260,7 +260,7 @@ impl Synth {
         let month = 1 + self.rng.below(12) as u8;
         let day = 1 + self.rng.below(28) as u8;
         Demographics {
-            birth_date: Date::new(year, month, day).expect("date"),
+            birth_date: Some(Date::new(year, month, day).expect("date")),
             gender: Some(code(self.rng.pick(&["F", "M", "U"]))),
         }
     }
@@ -291,6 +291,8 @@ impl Synth {
                 unit: Some(UnitType::Days),
                 quantity: Some(decimal(&units)),
                 rate: None,
+                nursing_home_residential_status: None,
+                nursing_home_level_of_care: None,
             }
         } else {
             let mut modifiers = vec![];
@@ -306,6 +308,7 @@ impl Synth {
                 quantity: Some(decimal(&units)),
                 place_of_service: Some(code(self.rng.pick(&["11", "22", "12", "19"]))),
                 epsdt: None,
+                nursing_home_level_of_care: None,
             }
         };
         let mut providers = vec![];
@@ -316,6 +319,7 @@ impl Synth {
             providers.push(p);
         }
         ServiceLine {
+            change: None,
             trace_numbers: vec![],
             review: Some(ReviewInfo {
                 category: RequestCategory::HealthServicesReview,
@@ -481,6 +485,7 @@ impl Synth {
             .map(|_| self.service_line(admission, start, end))
             .collect();
         AuthorizationRequest {
+            revises: None,
             purpose: Purpose::Request,
             submitter_reference: text(&format!("REQ{n:010}")),
             created_date: Some(self.date_within(30)),

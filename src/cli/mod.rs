@@ -1,5 +1,6 @@
 //! The `priorauth` command line. Wiring only: every command calls the library.
 
+mod pascmd;
 mod streamout;
 mod x12cmd;
 
@@ -25,6 +26,8 @@ pub enum Format {
     X12,
     /// The internal JSON model (schemas/authorization-request.schema.json).
     Json,
+    /// Da Vinci PAS 2.2.1 (FHIR R4) request / response Bundles.
+    Pas,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -69,6 +72,10 @@ enum Command {
         from: Option<Format>,
         #[command(flatten)]
         envelope: EnvelopeArgs,
+        /// With `--from x12 --to pas`: the PAS request Bundle the 278 response answers (its
+        /// item sequences, identifiers and fullUrls are echoed).
+        #[arg(long)]
+        response_to: Option<PathBuf>,
         /// Input file (`-` for standard input).
         file: PathBuf,
     },
@@ -170,9 +177,22 @@ pub fn run() -> ExitCode {
             to,
             from,
             envelope,
+            response_to,
             file,
-        } => x12cmd::translate(to, from, &envelope, &file),
+        } => {
+            if to == Format::Pas
+                || from == Some(Format::Pas)
+                || response_to.is_some()
+                || (from.is_none() && pascmd::is_pas_file(&file))
+            {
+                pascmd::translate(to, from, &envelope, response_to.as_ref(), &file)
+            } else {
+                x12cmd::translate(to, from, &envelope, &file)
+            }
+        }
+        Command::Parse { file } if pascmd::is_pas_file(&file) => pascmd::parse(&file),
         Command::Parse { file } => x12cmd::parse(&file),
+        Command::Validate { file, .. } if pascmd::is_pas_file(&file) => pascmd::validate(&file),
         Command::Validate {
             ack,
             lenient,

@@ -40,6 +40,11 @@ pub struct AuthorizationRequest {
     /// 2000F: the services requested (may be empty for an admission reviewed as a whole).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<ServiceLine>,
+    /// An update of an earlier request (PAS Claim Update, `Claim.related` with relationship
+    /// prior): that request's patient-event trace number. The 278 has no element for it (a
+    /// revision names the prior authorization by REF*BB / REF*NT), so X12 does not carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revises: Option<TraceNumber>,
 }
 
 fn default_purpose() -> Purpose {
@@ -231,8 +236,10 @@ pub struct ProviderInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Demographics {
-    /// DMG02 (DMG01 = D8): required whenever demographics are given.
-    pub birth_date: Date,
+    /// DMG02 (DMG01 = D8). X12 requires it in a DMG: without it the 278 carries no DMG at
+    /// all (a gender alone cannot travel in X12; PAS requires a birth date anyway).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<Date>,
     /// DMG03: F, M or U.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gender: Option<Code>,
@@ -533,6 +540,9 @@ pub enum Service {
         /// SV111: EPSDT indicator.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         epsdt: Option<bool>,
+        /// SV120: nursing home level of care (X12 1337).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nursing_home_level_of_care: Option<Code>,
     },
     /// SV2: an institutional service.
     Institutional {
@@ -551,6 +561,12 @@ pub enum Service {
         /// SV206: unit rate.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rate: Option<Decimal>,
+        /// SV209: nursing home residential status (X12 1345).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nursing_home_residential_status: Option<Code>,
+        /// SV210: nursing home level of care (X12 1337).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nursing_home_level_of_care: Option<Code>,
     },
     /// SV3: a dental service.
     Dental {
@@ -726,6 +742,19 @@ pub struct ServiceLine {
     /// 2010F: the service providers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub providers: Vec<Entity>,
+    /// In an update: whether the line changed, was added or is cancelled (PAS infoChanged /
+    /// infoCancelled). The 278 carries a cancel as UM02 = 3 only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<LineChange>,
+}
+
+/// What an update does to a service line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LineChange {
+    Changed,
+    Added,
+    Cancelled,
 }
 
 impl ServiceLine {

@@ -136,7 +136,7 @@ pub fn entity(roles: &'static [&'static str]) -> impl Strategy<Value = Entity> {
                 qualifier,
                 taxonomy,
             })),
-        opt((date(), opt(codes(&["F", "M", "U"])))
+        opt((date().prop_map(Some), opt(codes(&["F", "M", "U"])))
             .prop_map(|(birth_date, gender)| Demographics { birth_date, gender })),
         opt((
             any::<bool>(),
@@ -344,10 +344,11 @@ pub fn service() -> impl Strategy<Value = Service> {
             opt(select(&[UnitType::Units, UnitType::Minutes][..])),
             opt(decimal()),
             opt(codes(&["11", "12", "22"])),
-            opt(any::<bool>())
+            opt(any::<bool>()),
+            opt(codes(&["1", "2", "3"]))
         )
             .prop_map(
-                |(procedure, charge, unit, quantity, place_of_service, epsdt)| {
+                |(procedure, charge, unit, quantity, place_of_service, epsdt, level)| {
                     Service::Professional {
                         procedure,
                         charge,
@@ -355,6 +356,7 @@ pub fn service() -> impl Strategy<Value = Service> {
                         quantity,
                         place_of_service,
                         epsdt,
+                        nursing_home_level_of_care: level,
                     }
                 }
             ),
@@ -364,18 +366,24 @@ pub fn service() -> impl Strategy<Value = Service> {
             opt(decimal()),
             opt(select(&[UnitType::Units, UnitType::Days][..])),
             opt(decimal()),
-            opt(decimal())
+            opt(decimal()),
+            opt(codes(&["1", "2", "3", "4"])),
+            opt(codes(&["1", "2", "3"]))
         )
-            .prop_map(|(rc, procedure, charge, unit, quantity, rate)| {
-                Service::Institutional {
-                    revenue_code: Some(rc),
-                    procedure,
-                    charge,
-                    unit,
-                    quantity,
-                    rate,
+            .prop_map(
+                |(rc, procedure, charge, unit, quantity, rate, status, level)| {
+                    Service::Institutional {
+                        revenue_code: Some(rc),
+                        procedure,
+                        charge,
+                        unit,
+                        quantity,
+                        rate,
+                        nursing_home_residential_status: status,
+                        nursing_home_level_of_care: level,
+                    }
                 }
-            }),
+            ),
         (
             procedure(),
             opt(decimal()),
@@ -581,6 +589,8 @@ pub fn line(response: bool) -> impl Strategy<Value = ServiceLine> {
                 attachments,
                 message: if response { None } else { message },
                 providers,
+                // PAS-only (no 278 element): left to the PAS tests.
+                change: None,
             },
         )
 }
@@ -629,6 +639,7 @@ pub fn request() -> impl Strategy<Value = AuthorizationRequest> {
                 dependent,
                 event,
                 services,
+                revises: None,
             },
         )
 }

@@ -858,7 +858,7 @@ impl<'a> Decoder<'a> {
                 };
                 let gender = self.code(seg, 3, e[2]);
                 self.extra_rest(seg, 3, &e, rest);
-                if let Some(birth_date) = birth_date {
+                if birth_date.is_some() || gender.is_some() {
                     self.entity_mut().expect("entity").demographics =
                         Some(Demographics { birth_date, gender });
                 }
@@ -1491,7 +1491,8 @@ impl<'a> Decoder<'a> {
                 let quantity = self.decimal(seg, 4, e[3]);
                 let place_of_service = self.code(seg, 5, e[4]);
                 let epsdt = self.yes_no(seg, 11, e[10]);
-                for (i, v) in e.iter().enumerate().take(20).skip(5) {
+                let nursing_home_level_of_care = self.code(seg, 20, e[19]);
+                for (i, v) in e.iter().enumerate().take(19).skip(5) {
                     if i != 10 && !v.is_empty() {
                         self.warn(
                             seg,
@@ -1509,6 +1510,7 @@ impl<'a> Decoder<'a> {
                     quantity,
                     place_of_service,
                     epsdt,
+                    nursing_home_level_of_care,
                 })
             }
             b"SV2" => {
@@ -1533,7 +1535,19 @@ impl<'a> Decoder<'a> {
                 let unit = self.list(seg, 4, e[3]);
                 let quantity = self.decimal(seg, 5, e[4]);
                 let rate = self.decimal(seg, 6, e[5]);
-                self.extra_rest(seg, 6, &e, rest);
+                for (i, v) in [(7, e[6]), (8, e[7])] {
+                    if !v.is_empty() {
+                        self.warn(
+                            seg,
+                            Some(i),
+                            "element_not_kept",
+                            format!("SV2{i:02} is not used in a 278 and is not kept"),
+                        );
+                    }
+                }
+                let nursing_home_residential_status = self.code(seg, 9, e[8]);
+                let nursing_home_level_of_care = self.code(seg, 10, e[9]);
+                self.extra_rest(seg, 10, &e, rest);
                 Some(Service::Institutional {
                     revenue_code,
                     procedure,
@@ -1541,6 +1555,8 @@ impl<'a> Decoder<'a> {
                     unit,
                     quantity,
                     rate,
+                    nursing_home_residential_status,
+                    nursing_home_level_of_care,
                 })
             }
             _ => {
@@ -1661,6 +1677,7 @@ impl<'a> Decoder<'a> {
                 attachments: l.attachments,
                 message,
                 providers: l.providers,
+                change: None,
             });
             for (what, n) in [
                 ("HI", l.diagnoses.len()),
@@ -1770,6 +1787,7 @@ impl<'a> Decoder<'a> {
                 dependent: self.dependent,
                 event: event.expect("checked"),
                 services,
+                revises: None,
             };
             return (Some(Message278::Request(Box::new(req))), issues);
         }

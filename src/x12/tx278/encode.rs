@@ -100,10 +100,15 @@ fn entity(w: &mut Writer, e: &Entity, rejects: &[&Reject]) {
     contacts(w, e);
     aaa(w, rejects);
     prv(w, e);
-    if let Some(d) = &e.demographics {
+    // X12 requires DMG02: without a birth date there is no DMG (a gender alone cannot travel).
+    if let Some((d, birth)) = e
+        .demographics
+        .as_ref()
+        .and_then(|d| d.birth_date.map(|b| (d, b)))
+    {
         w.seg("DMG")
             .e("D8")
-            .e(&d.birth_date.to_x12())
+            .e(&birth.to_x12())
             .opt(d.gender.as_ref());
     }
     if let Some(r) = &e.relationship {
@@ -234,8 +239,21 @@ fn attachments(w: &mut Writer, atts: &[Attachment]) {
             .e("")
             .opt(a.control_number.as_ref().map(|_| "AC"))
             .opt(a.control_number.as_ref())
-            .opt(a.description.as_ref());
+            // PWK07 holds 80 characters; the intake that accepted a longer description (PAS)
+            // has warned that the 278 carries its first 80.
+            .opt(
+                a.description
+                    .as_ref()
+                    .map(|d| first_chars(d.as_str(), PWK07_MAX).trim_end()),
+            );
     }
+}
+
+/// PWK07's maximum length in 005010X217.
+pub const PWK07_MAX: usize = 80;
+
+fn first_chars(s: &str, n: usize) -> &str {
+    s.char_indices().nth(n).map_or(s, |(i, _)| &s[..i])
 }
 
 fn procedure(p: &Procedure) -> Vec<&str> {
@@ -256,6 +274,7 @@ fn service(w: &mut Writer, s: &Service, units: Option<&Decimal>) {
             quantity,
             place_of_service,
             epsdt,
+            nursing_home_level_of_care,
         } => {
             w.seg("SV1")
                 .c(&procedure(p))
@@ -267,6 +286,10 @@ fn service(w: &mut Writer, s: &Service, units: Option<&Decimal>) {
                 w.e("");
             }
             w.opt(epsdt.map(|b| if b { "Y" } else { "N" }));
+            for _ in 12..=19 {
+                w.e("");
+            }
+            w.opt(nursing_home_level_of_care.as_ref());
         }
         Service::Institutional {
             revenue_code,
@@ -275,6 +298,8 @@ fn service(w: &mut Writer, s: &Service, units: Option<&Decimal>) {
             unit,
             quantity,
             rate,
+            nursing_home_residential_status,
+            nursing_home_level_of_care,
         } => {
             w.seg("SV2").opt(revenue_code.as_ref());
             match p {
@@ -284,7 +309,11 @@ fn service(w: &mut Writer, s: &Service, units: Option<&Decimal>) {
             w.opt(charge.as_ref())
                 .opt(unit.map(|u| u.code()))
                 .opt(units.or(quantity.as_ref()))
-                .opt(rate.as_ref());
+                .opt(rate.as_ref())
+                .e("")
+                .e("")
+                .opt(nursing_home_residential_status.as_ref())
+                .opt(nursing_home_level_of_care.as_ref());
         }
         Service::Dental {
             procedure: p,
