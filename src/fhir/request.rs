@@ -520,14 +520,14 @@ impl<'a> Reader<'a> {
             }
         }
         e.contacts.extend(contacts(&telecom, None));
-        if let Some(role) = role {
-            if let Some(t) = role.specialty.iter().find_map(|s| s.code_in(sys::NUCC)) {
-                e.provider_info = code(Some(t)).map(|taxonomy| ProviderInfo {
-                    role: Code::parse("PE").expect("PE"),
-                    qualifier: Code::parse("PXC").expect("PXC"),
-                    taxonomy,
-                });
-            }
+        if let Some(role) = role
+            && let Some(t) = role.specialty.iter().find_map(|s| s.code_in(sys::NUCC))
+        {
+            e.provider_info = code(Some(t)).map(|taxonomy| ProviderInfo {
+                role: Code::parse("PE").expect("PE"),
+                qualifier: Code::parse("PXC").expect("PXC"),
+                taxonomy,
+            });
         }
         e
     }
