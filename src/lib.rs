@@ -1,4 +1,5 @@
 pub mod cli;
 pub mod domain;
 pub mod report;
+pub mod store;
 pub mod x12;
