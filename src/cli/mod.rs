@@ -1,5 +1,6 @@
 //! The `priorauth` command line. Wiring only: every command calls the library.
 
+mod records;
 mod x12cmd;
 
 use std::path::PathBuf;
@@ -96,6 +97,8 @@ enum Command {
         #[arg(default_value = "request")]
         which: String,
     },
+    #[command(flatten)]
+    Tracking(records::Command),
 }
 
 /// Reads a file, or standard input for `-`.
@@ -137,6 +140,7 @@ pub fn run() -> ExitCode {
             file,
         } => x12cmd::validate(&file, ack, lenient, json),
         Command::Schema { which } => schema(&which),
+        Command::Tracking(c) => records::run(c),
     };
     match result {
         Ok(code) => code,

@@ -5,6 +5,7 @@
 //! No SQL and no wire format here: X12 goes through `x12`, rows through `store`.
 
 pub mod alerts;
+pub mod bench;
 pub mod ingest;
 pub mod ledger;
 pub mod lifecycle;
