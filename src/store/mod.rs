@@ -108,7 +108,7 @@ impl Store {
                 Backend::Sqlite => 1,
                 Backend::Postgres => 4,
             })
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
