@@ -72,9 +72,12 @@ on_both!(migrations, migrations_apply_once);
 
 async fn writes_are_all_or_nothing(url: &str) {
     let s = Store::open(url).await.unwrap();
-    s.apply(&[Write::InsertRequest(req("a", "R1", "draft", 10)), event("a", "created", 10)])
-        .await
-        .unwrap();
+    s.apply(&[
+        Write::InsertRequest(req("a", "R1", "draft", 10)),
+        event("a", "created", 10),
+    ])
+    .await
+    .unwrap();
     // A change whose expected status is stale fails, and the event before it is not kept.
     let stale = RequestChange {
         id: "a".into(),
@@ -134,9 +137,12 @@ on_both!(atomic_writes, writes_are_all_or_nothing);
 
 async fn event_log_is_append_only(url: &str) {
     let s = Store::open(url).await.unwrap();
-    s.apply(&[Write::InsertRequest(req("a", "R1", "draft", 1)), event("a", "created", 1)])
-        .await
-        .unwrap();
+    s.apply(&[
+        Write::InsertRequest(req("a", "R1", "draft", 1)),
+        event("a", "created", 1),
+    ])
+    .await
+    .unwrap();
     s.close().await;
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(url).await.unwrap();
@@ -156,19 +162,53 @@ async fn control_numbers_count_per_partner(url: &str) {
     let s = Store::open(url).await.unwrap();
     let mut v = vec![];
     for _ in 0..3 {
-        v.push(s.next_control_number("ZZ:A", "interchange", 999_999_999).await.unwrap());
+        v.push(
+            s.next_control_number("ZZ:A", "interchange", 999_999_999)
+                .await
+                .unwrap(),
+        );
     }
     assert_eq!(v, [1, 2, 3]);
-    assert_eq!(s.next_control_number("ZZ:B", "interchange", 999_999_999).await.unwrap(), 1);
-    assert_eq!(s.next_control_number("ZZ:A", "group", 999_999_999).await.unwrap(), 1);
+    assert_eq!(
+        s.next_control_number("ZZ:B", "interchange", 999_999_999)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.next_control_number("ZZ:A", "group", 999_999_999)
+            .await
+            .unwrap(),
+        1
+    );
     // Wraps after the maximum.
-    assert_eq!(s.next_control_number("ZZ:C", "transaction", 2).await.unwrap(), 1);
-    assert_eq!(s.next_control_number("ZZ:C", "transaction", 2).await.unwrap(), 2);
-    assert_eq!(s.next_control_number("ZZ:C", "transaction", 2).await.unwrap(), 1);
+    assert_eq!(
+        s.next_control_number("ZZ:C", "transaction", 2)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.next_control_number("ZZ:C", "transaction", 2)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        s.next_control_number("ZZ:C", "transaction", 2)
+            .await
+            .unwrap(),
+        1
+    );
     // Durable: another open continues.
     s.close().await;
     let s = Store::open(url).await.unwrap();
-    assert_eq!(s.next_control_number("ZZ:A", "interchange", 999_999_999).await.unwrap(), 4);
+    assert_eq!(
+        s.next_control_number("ZZ:A", "interchange", 999_999_999)
+            .await
+            .unwrap(),
+        4
+    );
     // Concurrent tasks never share a number.
     let mut tasks = vec![];
     for _ in 0..4 {
@@ -176,7 +216,11 @@ async fn control_numbers_count_per_partner(url: &str) {
         tasks.push(tokio::spawn(async move {
             let mut got = vec![];
             for _ in 0..50 {
-                got.push(s.next_control_number("ZZ:D", "interchange", 999_999_999).await.unwrap());
+                got.push(
+                    s.next_control_number("ZZ:D", "interchange", 999_999_999)
+                        .await
+                        .unwrap(),
+                );
             }
             got
         }));
@@ -281,7 +325,11 @@ async fn decisions_services_alerts_keys(url: &str) {
     s.apply(&[Write::Decision(decision(1500))]).await.unwrap();
     let lines = s.current_lines("a").await.unwrap();
     assert_eq!(lines.len(), 2);
-    assert_eq!(lines[0].authorized_units, Some(1500), "the latest decision counts");
+    assert_eq!(
+        lines[0].authorized_units,
+        Some(1500),
+        "the latest decision counts"
+    );
     assert_eq!(s.decisions("a").await.unwrap().len(), 2);
 
     let svc = NewService {
@@ -297,7 +345,10 @@ async fn decisions_services_alerts_keys(url: &str) {
         actor: "tester".into(),
         at: 300,
     };
-    let ids = s.apply(&[Write::Service(svc.clone()), Write::Service(svc)]).await.unwrap();
+    let ids = s
+        .apply(&[Write::Service(svc.clone()), Write::Service(svc)])
+        .await
+        .unwrap();
     let Applied::Id(first) = ids[0] else {
         panic!("{ids:?}")
     };
@@ -319,7 +370,15 @@ async fn decisions_services_alerts_keys(url: &str) {
     assert!(matches!(again, StoreError::Conflict(_)));
     let svcs = s.services("a").await.unwrap();
     assert_eq!(svcs.iter().filter(|x| x.state == "voided").count(), 1);
-    assert_eq!(s.service(first).await.unwrap().unwrap().void_reason.as_deref(), Some("entered twice"));
+    assert_eq!(
+        s.service(first)
+            .await
+            .unwrap()
+            .unwrap()
+            .void_reason
+            .as_deref(),
+        Some("entered twice")
+    );
 
     let alert = || {
         Write::Alert(NewAlert {
@@ -348,8 +407,14 @@ async fn decisions_services_alerts_keys(url: &str) {
         at: 1,
     };
     s.apply(&[key()]).await.unwrap();
-    assert!(matches!(s.apply(&[key()]).await.unwrap_err(), StoreError::Conflict(_)));
-    assert_eq!(s.idempotent_result("submit:a").await.unwrap().as_deref(), Some("ok"));
+    assert!(matches!(
+        s.apply(&[key()]).await.unwrap_err(),
+        StoreError::Conflict(_)
+    ));
+    assert_eq!(
+        s.idempotent_result("submit:a").await.unwrap().as_deref(),
+        Some("ok")
+    );
 
     s.apply(&[
         Write::SetActor {
@@ -367,7 +432,10 @@ async fn decisions_services_alerts_keys(url: &str) {
     ])
     .await
     .unwrap();
-    assert_eq!(s.actor_role("bob").await.unwrap().as_deref(), Some("finance"));
+    assert_eq!(
+        s.actor_role("bob").await.unwrap().as_deref(),
+        Some("finance")
+    );
     assert_eq!(s.setting("policy").await.unwrap().as_deref(), Some("{}"));
 }
 on_both!(ledger_rows, decisions_services_alerts_keys);
@@ -387,7 +455,10 @@ async fn queries_and_counts(url: &str) {
     .await
     .unwrap();
     let by_ref = s.requests_by_reference("R1").await.unwrap();
-    assert_eq!(by_ref.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["b", "a"]);
+    assert_eq!(
+        by_ref.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["b", "a"]
+    );
     let drafts = s
         .list_requests(&RequestFilter {
             status: Some("draft".into()),
@@ -404,7 +475,10 @@ async fn queries_and_counts(url: &str) {
         })
         .await
         .unwrap();
-    assert_eq!(window.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["b"]);
+    assert_eq!(
+        window.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["b"]
+    );
     assert_eq!(s.followers("b").await.unwrap()[0].id, "c");
     let counts = s.request_counts(0, 1000).await.unwrap();
     let draft = counts.iter().find(|c| c.status == "draft").unwrap();

@@ -18,7 +18,12 @@ use crate::tracking::{Clock, Link, Policy, State, Tracker, TrackingError, fmt_ce
 #[derive(Args, Clone, Debug)]
 pub struct Common {
     /// The records database: sqlite://PATH or postgres://USER@HOST/DB.
-    #[arg(long, env = "PRIORAUTH_DB", default_value = "sqlite://priorauth.db", global = true)]
+    #[arg(
+        long,
+        env = "PRIORAUTH_DB",
+        default_value = "sqlite://priorauth.db",
+        global = true
+    )]
     pub db: String,
     /// Machine-readable output.
     #[arg(long, global = true)]
@@ -194,7 +199,10 @@ pub enum ServicesCmd {
 #[derive(Subcommand, Debug)]
 pub enum ActorsCmd {
     /// Give NAME the role ROLE (clinician, supervisor, finance, or any role the policy names).
-    Add { name: String, role: String },
+    Add {
+        name: String,
+        role: String,
+    },
     List,
 }
 
@@ -202,7 +210,9 @@ pub enum ActorsCmd {
 pub enum PolicyCmd {
     Show,
     /// Replace the policy with FILE (JSON, as `policy show --json` prints it).
-    Set { file: PathBuf },
+    Set {
+        file: PathBuf,
+    },
 }
 
 fn common(c: &Command) -> &Common {
@@ -573,7 +583,13 @@ async fn records(
                 let r = &v.record;
                 let mut s = format!(
                     "record {}\n  status {}  version {}  payer {}  service type {}  {}\n  submitter reference {}",
-                    r.id, r.status, r.version, r.payer, r.service_type, r.urgency, r.submitter_reference
+                    r.id,
+                    r.status,
+                    r.version,
+                    r.payer,
+                    r.service_type,
+                    r.urgency,
+                    r.submitter_reference
                 );
                 if let Some(c) = &r.certification_number {
                     s.push_str(&format!("\n  certification {c}"));
@@ -609,7 +625,10 @@ async fn records(
                         x.procedure_code,
                         fmt_centi(x.units),
                         x.state,
-                        x.flag.as_ref().map(|f| format!(" ({f})")).unwrap_or_default()
+                        x.flag
+                            .as_ref()
+                            .map(|f| format!(" ({f})"))
+                            .unwrap_or_default()
                     ));
                 }
                 for e in &v.history {
@@ -622,7 +641,10 @@ async fn records(
                             (Some(a), Some(b)) => format!(" {a} -> {b}"),
                             _ => String::new(),
                         },
-                        e.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
+                        e.reason
+                            .as_ref()
+                            .map(|r| format!(": {r}"))
+                            .unwrap_or_default()
                     ));
                 }
                 s
@@ -681,9 +703,11 @@ async fn records(
             match out {
                 Some(p) => {
                     std::fs::write(&p, &raw).map_err(|e| format!("{}: {e}", p.display()))?;
-                    print(json, &json!({"id": id, "status": "submitted", "file": p}), || {
-                        format!("submitted; 278 written to {}", p.display())
-                    })?;
+                    print(
+                        json,
+                        &json!({"id": id, "status": "submitted", "file": p}),
+                        || format!("submitted; 278 written to {}", p.display()),
+                    )?;
                 }
                 None => {
                     use std::io::Write;
