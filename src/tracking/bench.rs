@@ -75,16 +75,13 @@ pub fn approval(r: &AuthorizationRequest, cert: &str) -> Result<AuthorizationRes
     Ok(AuthorizationResponse::answering(r, d))
 }
 
-pub async fn ingest(t: &Tracker, count: usize) -> Result<BenchResult> {
-    if count == 0 {
-        return Err(TrackingError::Invalid("--count must be above 0".into()));
-    }
-    let run = format!("{:06}", (t.clock.now_ms / 1000) % 1_000_000);
-    let seed_started = Instant::now();
+/// Seeds `count` submitted records (run tag `run`, 6 digits) and returns one interchange of
+/// `count` 278 responses approving them.
+pub async fn seed(t: &Tracker, run: &str, count: usize) -> Result<Vec<u8>> {
     let mut responses = Vec::with_capacity(count);
     let mut batch = Vec::new();
     for i in 0..count {
-        let r = request(&run, i)?;
+        let r = request(run, i)?;
         responses.push(approval(&r, &format!("AUTH{run}{i:07}"))?);
         let f = facts(&r);
         let id = uuid::Uuid::new_v4().to_string();
@@ -122,14 +119,22 @@ pub async fn ingest(t: &Tracker, count: usize) -> Result<BenchResult> {
         t.store.apply(&batch).await?;
     }
     let settings = EnvelopeSettings::default().reversed();
-    let data = tx278::encode_responses(
+    tx278::encode_responses(
         &responses,
         &settings,
         &MemoryControlNumbers::new(),
         t.clock.stamp(),
     )
-    .map_err(invalid)?;
-    drop(responses);
+    .map_err(invalid)
+}
+
+pub async fn ingest(t: &Tracker, count: usize) -> Result<BenchResult> {
+    if count == 0 {
+        return Err(TrackingError::Invalid("--count must be above 0".into()));
+    }
+    let run: String = uuid::Uuid::new_v4().simple().to_string()[..6].to_ascii_uppercase();
+    let seed_started = Instant::now();
+    let data = seed(t, &run, count).await?;
     let seed_seconds = seed_started.elapsed().as_secs_f64();
 
     let started = Instant::now();

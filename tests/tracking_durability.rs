@@ -1,0 +1,200 @@
+//! Durability: control numbers from concurrent processes, and an ingest killed in the middle.
+
+mod db;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use priorauth::tracking::{Clock, Tracker, bench};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_priorauth"))
+}
+
+/// Three processes take control numbers from the same database at once.
+fn concurrent_allocators(url: &str) {
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            bin()
+                .args([
+                    "control-numbers",
+                    "--partner",
+                    "ZZ:SYNPLAN01",
+                    "--count",
+                    "200",
+                    "--json",
+                ])
+                .env("PRIORAUTH_DB", url)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut all: Vec<i64> = vec![];
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got: Vec<i64> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(got.len(), 200);
+        assert!(
+            got.windows(2).all(|w| w[0] < w[1]),
+            "each process sees them grow"
+        );
+        all.extend(got);
+    }
+    all.sort();
+    assert_eq!(
+        all,
+        (1..=600).collect::<Vec<i64>>(),
+        "a number was handed out twice or lost"
+    );
+}
+
+#[test]
+fn two_processes_never_share_a_control_number_postgres() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    if let Some(url) = rt.block_on(db::pg_url()) {
+        concurrent_allocators(&url);
+    }
+}
+
+#[test]
+fn two_processes_never_share_a_control_number_sqlite() {
+    concurrent_allocators(&db::sqlite_url());
+}
+
+struct Counts {
+    applied: i64,
+    total: Option<i64>,
+    state: String,
+    items: i64,
+    decisions: i64,
+    lines: i64,
+    approved: i64,
+    decision_events: i64,
+}
+
+async fn counts(url: &str) -> Counts {
+    use sqlx::Row;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    let one = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                .try_get::<i64, _>(0)
+                .unwrap()
+        }
+    };
+    let m = sqlx::query("SELECT items_applied, items_total, state FROM inbound_messages")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let c = Counts {
+        applied: m.try_get(0).unwrap(),
+        total: m.try_get(1).unwrap(),
+        state: m.try_get(2).unwrap(),
+        items: one("SELECT COUNT(*) FROM inbound_items").await,
+        decisions: one("SELECT COUNT(*) FROM decisions").await,
+        lines: one("SELECT COUNT(*) FROM line_decisions").await,
+        approved: one("SELECT COUNT(*) FROM requests WHERE status = 'approved'").await,
+        decision_events: one("SELECT COUNT(*) FROM events WHERE action = 'decision_received'")
+            .await,
+    };
+    pool.close().await;
+    c
+}
+
+/// Kills `priorauth ingest` after its first acknowledged chunk: what it acknowledged is
+/// there, every record is whole (decision, lines, status, event together or not at all), and
+/// a second ingest of the same file finishes the job exactly once.
+async fn killed_ingest(url: &str) {
+    const N: usize = 8000;
+    let t = Tracker::open(url, Clock::parse("2027-01-02").unwrap())
+        .await
+        .unwrap();
+    let data = bench::seed(&t, "CRASH1", N).await.unwrap();
+    t.store.close().await;
+    let dir = std::env::temp_dir().join(format!("priorauth-crash-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("batch-{}.x12", url.len()));
+    std::fs::write(&file, &data).unwrap();
+
+    let mut child = bin()
+        .args(["ingest", "--progress", file.to_str().unwrap()])
+        .env("PRIORAUTH_DB", url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let acknowledged: i64 = line
+        .strip_prefix("applied ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected progress line {line:?}"));
+
+    let c = counts(url).await;
+    assert!(
+        c.applied >= acknowledged,
+        "acknowledged {acknowledged}, kept {}",
+        c.applied
+    );
+    assert!(
+        c.applied < N as i64,
+        "the ingest was not interrupted (it finished before the kill); raise N"
+    );
+    assert_eq!(c.state, "applying");
+    assert_eq!(c.total, Some(N as i64));
+    // Whole chunks only: every counted item has its decision, its lines, its status, its event.
+    assert_eq!(c.items, c.applied);
+    assert_eq!(c.decisions, c.applied);
+    assert_eq!(c.lines, 2 * c.applied);
+    assert_eq!(c.approved, c.applied);
+    assert_eq!(c.decision_events, c.applied);
+
+    let out = bin()
+        .args(["ingest", "--json", file.to_str().unwrap()])
+        .env("PRIORAUTH_DB", url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["resumed_after"], c.applied, "{}", r["counts"]);
+    assert_eq!(r["counts"]["applied"], N as i64 - c.applied);
+    let c = counts(url).await;
+    assert_eq!(c.state, "applied");
+    assert_eq!(
+        (c.items, c.decisions, c.approved, c.decision_events),
+        (N as i64, N as i64, N as i64, N as i64)
+    );
+    assert_eq!(c.lines, 2 * N as i64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_ingest_sqlite() {
+    killed_ingest(&db::sqlite_url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_ingest_postgres() {
+    if let Some(url) = db::pg_url().await {
+        killed_ingest(&url).await;
+    }
+}
