@@ -211,8 +211,42 @@ impl Store {
     pub async fn apply(&self, writes: &[Write]) -> Result<Vec<Applied>> {
         let mut tx = self.begin_write().await?;
         let mut out = Vec::with_capacity(writes.len());
-        for w in writes {
-            out.push(rows::apply_one(&mut tx, w).await?);
+        let mut i = 0;
+        while i < writes.len() {
+            // Runs of events or of inbound items go in multi-row inserts (same order).
+            let run = writes[i..]
+                .iter()
+                .take_while(|w| std::mem::discriminant(*w) == std::mem::discriminant(&writes[i]))
+                .count();
+            match &writes[i] {
+                Write::Event(_) if run > 1 => {
+                    let evs: Vec<NewEvent> = writes[i..i + run]
+                        .iter()
+                        .filter_map(|w| match w {
+                            Write::Event(e) => Some(e.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    rows::insert_events(&mut tx, &evs).await?;
+                }
+                Write::Item(_) if run > 1 => {
+                    let items: Vec<NewItem> = writes[i..i + run]
+                        .iter()
+                        .filter_map(|w| match w {
+                            Write::Item(e) => Some(e.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    rows::insert_items(&mut tx, &items).await?;
+                }
+                w => {
+                    out.push(rows::apply_one(&mut tx, w).await?);
+                    i += 1;
+                    continue;
+                }
+            }
+            out.extend(std::iter::repeat_n(Applied::Done, run));
+            i += run;
         }
         tx.commit().await?;
         Ok(out)
@@ -240,6 +274,41 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(RequestRow::from_row).collect()
+    }
+
+    /// Records whose BHT03 is one of `references`, with their current bodies, newest first.
+    pub async fn requests_with_bodies(
+        &self,
+        references: &[String],
+    ) -> Result<Vec<(RequestRow, String)>> {
+        let mut out = Vec::new();
+        for part in references.chunks(500) {
+            let mut sql = format!(
+                "SELECT {}, v.body FROM requests r JOIN request_versions v \
+                 ON v.request_id = r.id AND v.version = r.version \
+                 WHERE r.submitter_reference IN (",
+                REQUEST_COLUMNS
+                    .split(',')
+                    .map(|c| format!("r.{}", c.trim()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            for i in 0..part.len() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("${}", i + 1));
+            }
+            sql.push_str(") ORDER BY r.created_at DESC, r.id DESC");
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for r in part {
+                q = q.bind(r);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                out.push((RequestRow::from_row(&row)?, get::<String>(&row, 20)?));
+            }
+        }
+        Ok(out)
     }
 
     /// Records, optionally of one status and created in `[from, to)` (Unix ms), oldest first.

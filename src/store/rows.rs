@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Transaction};
+use sqlx::{Any, AssertSqlSafe, Transaction};
 
 use super::{Result, StoreError, get};
 
@@ -604,21 +604,8 @@ pub(crate) async fn apply_one(tx: &mut Transaction<'static, Any>, w: &Write) -> 
             Ok(Applied::Done)
         }
         Write::Event(e) => {
-            let r = sqlx::query(
-                "INSERT INTO events (request_id, at, actor, action, from_status, to_status, reason, detail) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-            )
-            .bind(e.request_id.clone())
-            .bind(e.at)
-            .bind(&e.actor)
-            .bind(&e.action)
-            .bind(e.from_status.clone())
-            .bind(e.to_status.clone())
-            .bind(e.reason.clone())
-            .bind(e.detail.clone())
-            .fetch_one(&mut **tx)
-            .await?;
-            Ok(Applied::Id(get(&r, 0)?))
+            insert_events(tx, std::slice::from_ref(e)).await?;
+            Ok(Applied::Done)
         }
         Write::Decision(d) => {
             let r = sqlx::query(
@@ -640,25 +627,29 @@ pub(crate) async fn apply_one(tx: &mut Transaction<'static, Any>, w: &Write) -> 
             .fetch_one(&mut **tx)
             .await?;
             let id: i64 = get(&r, 0)?;
-            for l in &d.lines {
-                sqlx::query(
+            if !d.lines.is_empty() {
+                let mut sql = String::from(
                     "INSERT INTO line_decisions (decision_id, request_id, line, status, action, \
-                     procedure_code, unit, authorized_units, start_date, end_date, certification_number) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .bind(id)
-                .bind(&d.request_id)
-                .bind(l.line)
-                .bind(&l.status)
-                .bind(l.action.clone())
-                .bind(l.procedure_code.clone())
-                .bind(l.unit.clone())
-                .bind(l.authorized_units)
-                .bind(l.start_date.clone())
-                .bind(l.end_date.clone())
-                .bind(l.certification_number.clone())
-                .execute(&mut **tx)
-                .await?;
+                     procedure_code, unit, authorized_units, start_date, end_date, \
+                     certification_number) VALUES ",
+                );
+                push_values(&mut sql, d.lines.len(), 11);
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for l in &d.lines {
+                    q = q
+                        .bind(id)
+                        .bind(&d.request_id)
+                        .bind(l.line)
+                        .bind(&l.status)
+                        .bind(l.action.clone())
+                        .bind(l.procedure_code.clone())
+                        .bind(l.unit.clone())
+                        .bind(l.authorized_units)
+                        .bind(l.start_date.clone())
+                        .bind(l.end_date.clone())
+                        .bind(l.certification_number.clone());
+                }
+                q.execute(&mut **tx).await?;
             }
             Ok(Applied::Id(id))
         }
@@ -723,21 +714,7 @@ pub(crate) async fn apply_one(tx: &mut Transaction<'static, Any>, w: &Write) -> 
             Ok(Applied::Id(get(&r, 0)?))
         }
         Write::Item(i) => {
-            sqlx::query(
-                "INSERT INTO inbound_items (message_id, position, kind, request_id, outcome, \
-                 reference, detail, body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(i.message_id)
-            .bind(i.position)
-            .bind(&i.kind)
-            .bind(i.request_id.clone())
-            .bind(&i.outcome)
-            .bind(i.reference.clone())
-            .bind(i.detail.clone())
-            .bind(i.body.clone())
-            .bind(i.at)
-            .execute(&mut **tx)
-            .await?;
+            insert_items(tx, std::slice::from_ref(i)).await?;
             Ok(Applied::Done)
         }
         Write::InboundProgress {
@@ -833,4 +810,77 @@ pub(crate) async fn apply_one(tx: &mut Transaction<'static, Any>, w: &Write) -> 
             Ok(Applied::Done)
         }
     }
+}
+
+/// Appends `($1, $2, ...), (...)` for `rows` rows of `cols` parameters.
+pub(crate) fn push_values(sql: &mut String, rows: usize, cols: usize) {
+    use std::fmt::Write as _;
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..cols {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            let _ = write!(sql, "${}", r * cols + c + 1);
+        }
+        sql.push(')');
+    }
+}
+
+/// Rows per multi-row INSERT (well under SQLite's and PostgreSQL's parameter limits).
+const BATCH_ROWS: usize = 100;
+
+pub(crate) async fn insert_events(
+    tx: &mut Transaction<'static, Any>,
+    events: &[NewEvent],
+) -> Result<()> {
+    for part in events.chunks(BATCH_ROWS) {
+        let mut sql = String::from(
+            "INSERT INTO events (request_id, at, actor, action, from_status, to_status, reason, \
+             detail) VALUES ",
+        );
+        push_values(&mut sql, part.len(), 8);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for e in part {
+            q = q
+                .bind(e.request_id.clone())
+                .bind(e.at)
+                .bind(&e.actor)
+                .bind(&e.action)
+                .bind(e.from_status.clone())
+                .bind(e.to_status.clone())
+                .bind(e.reason.clone())
+                .bind(e.detail.clone());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn insert_items(
+    tx: &mut Transaction<'static, Any>,
+    items: &[NewItem],
+) -> Result<()> {
+    for part in items.chunks(BATCH_ROWS) {
+        let mut sql = String::from(
+            "INSERT INTO inbound_items (message_id, position, kind, request_id, outcome, \
+             reference, detail, body, created_at) VALUES ",
+        );
+        push_values(&mut sql, part.len(), 9);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for i in part {
+            q = q
+                .bind(i.message_id)
+                .bind(i.position)
+                .bind(&i.kind)
+                .bind(i.request_id.clone())
+                .bind(&i.outcome)
+                .bind(i.reference.clone())
+                .bind(i.detail.clone())
+                .bind(i.body.clone())
+                .bind(i.at);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }

@@ -20,6 +20,9 @@ use crate::store::{NewDecision, NewItem, NewLine, OutboundRow, RequestChange, Re
 use crate::x12::ack::{Acknowledgement, parse_acks};
 use crate::x12::tx278::{self, Message278};
 
+/// Records (with their current request bodies) by submitter reference, newest first.
+type Candidates = HashMap<String, Vec<(RequestRow, String)>>;
+
 /// Items applied per transaction.
 pub const CHUNK: usize = 500;
 
@@ -355,15 +358,41 @@ impl Tracker {
         while pos < items.len() || (items.is_empty() && applied == 0 && pos == 0) {
             let end = (pos + CHUNK).min(items.len());
             let mut writes = Vec::new();
+            let mut events = Vec::new();
+            let mut item_rows = Vec::new();
             let mut outcomes = Vec::new();
             let mut overrides: HashMap<String, String> = HashMap::new();
+            // The records the chunk's responses may answer, read in one query.
+            let refs: Vec<String> = items[pos..end]
+                .iter()
+                .filter_map(|i| match i {
+                    Item::Response(r) => Some(r.submitter_reference.as_str().to_owned()),
+                    _ => None,
+                })
+                .collect();
+            let mut candidates: Candidates = HashMap::new();
+            for (row, body) in self.store.requests_with_bodies(&refs).await? {
+                candidates
+                    .entry(row.submitter_reference.clone())
+                    .or_default()
+                    .push((row, body));
+            }
             for (i, item) in items.iter().enumerate().take(end).skip(pos) {
-                let (mut w, o) = self
-                    .apply_item(inbound.id, i as i64, item, &mut overrides)
+                let (w, o) = self
+                    .apply_item(inbound.id, i as i64, item, &candidates, &mut overrides)
                     .await?;
-                writes.append(&mut w);
+                // Events and items go last, each in multi-row inserts; order is kept per kind.
+                for w in w {
+                    match w {
+                        Write::Event(_) => events.push(w),
+                        Write::Item(_) => item_rows.push(w),
+                        w => writes.push(w),
+                    }
+                }
                 outcomes.push(o);
             }
+            writes.append(&mut events);
+            writes.append(&mut item_rows);
             let to = end as i64;
             writes.push(Write::InboundProgress {
                 message_id: inbound.id,
@@ -404,6 +433,7 @@ impl Tracker {
         message_id: i64,
         position: i64,
         item: &Item,
+        candidates: &Candidates,
         overrides: &mut HashMap<String, String>,
     ) -> Result<(Vec<Write>, ItemOutcome)> {
         let mut out = ItemOutcome {
@@ -429,8 +459,19 @@ impl Tracker {
             Item::Response(resp) => {
                 out.reference = Some(resp.submitter_reference.as_str().to_owned());
                 body = serde_json::to_string(&resp.decision).ok();
-                self.apply_response(message_id, position, resp, overrides, &mut writes, &mut out)
-                    .await?;
+                let found = candidates
+                    .get(resp.submitter_reference.as_str())
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
+                self.apply_response(
+                    message_id,
+                    position,
+                    resp,
+                    found,
+                    overrides,
+                    &mut writes,
+                    &mut out,
+                )?;
             }
             Item::Ack999 {
                 partner,
@@ -515,24 +556,23 @@ impl Tracker {
         Ok((writes, out))
     }
 
-    async fn apply_response(
+    #[allow(clippy::too_many_arguments)]
+    fn apply_response(
         &self,
         message_id: i64,
         position: i64,
         resp: &AuthorizationResponse,
+        candidates: &[(RequestRow, String)],
         overrides: &mut HashMap<String, String>,
         writes: &mut Vec<Write>,
         out: &mut ItemOutcome,
     ) -> Result<()> {
-        let candidates = self
-            .store
-            .requests_by_reference(resp.submitter_reference.as_str())
-            .await?;
         let mut reasons = Vec::new();
         let mut found: Option<(RequestRow, AuthorizationRequest)> = None;
-        for row in candidates {
-            let status = Self::current(&row, overrides).to_owned();
-            let req = self.body(&row.id).await?;
+        for (row, body) in candidates {
+            let status = Self::current(row, overrides).to_owned();
+            let req: AuthorizationRequest = serde_json::from_str(body)
+                .map_err(|e| TrackingError::Invalid(format!("stored body of {}: {e}", row.id)))?;
             if !resp.answers(&req) {
                 reasons.push(format!("record {} has other trace numbers (TRN)", row.id));
                 continue;
@@ -545,7 +585,7 @@ impl Tracker {
                 ));
                 continue;
             }
-            found = Some((row, req));
+            found = Some((row.clone(), req));
             break;
         }
         let Some((row, req)) = found else {
