@@ -508,19 +508,25 @@ impl Store {
             },
             None => {
                 let r = sqlx::query(
-                    "INSERT INTO inbound_messages (content_hash, format, source, raw, state, \
+                    "INSERT INTO inbound_messages (content_hash, format, source, size, state, \
                      items_applied, received_at) VALUES ($1, $2, $3, $4, 'received', 0, $5) \
                      RETURNING id",
                 )
                 .bind(hash)
                 .bind(format)
                 .bind(source)
-                .bind(raw)
+                .bind(raw.len() as i64)
                 .bind(now_ms())
                 .fetch_one(&mut *tx)
                 .await?;
+                let id: i64 = r.try_get(0)?;
+                sqlx::query("INSERT INTO inbound_raw (message_id, raw) VALUES ($1, $2)")
+                    .bind(id)
+                    .bind(raw)
+                    .execute(&mut *tx)
+                    .await?;
                 InboundRow {
-                    id: r.try_get(0)?,
+                    id,
                     state: "received".into(),
                     items_total: None,
                     items_applied: 0,
@@ -533,7 +539,7 @@ impl Store {
     }
 
     pub async fn inbound_raw(&self, id: i64) -> Result<Option<Vec<u8>>> {
-        let row = sqlx::query("SELECT raw FROM inbound_messages WHERE id = $1")
+        let row = sqlx::query("SELECT raw FROM inbound_raw WHERE message_id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;

@@ -123,9 +123,9 @@ pub fn to_centi(s: &str) -> std::result::Result<i64, String> {
 pub fn fmt_centi(v: i64) -> String {
     let sign = if v < 0 { "-" } else { "" };
     let a = v.unsigned_abs();
-    if a % 100 == 0 {
+    if a.is_multiple_of(100) {
         format!("{sign}{}", a / 100)
-    } else if a % 10 == 0 {
+    } else if a.is_multiple_of(10) {
         format!("{sign}{}.{}", a / 100, (a % 100) / 10)
     } else {
         format!("{sign}{}.{:02}", a / 100, a % 100)

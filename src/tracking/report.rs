@@ -39,8 +39,10 @@ fn pct(n: i64, d: i64) -> Option<f64> {
     (d > 0).then(|| (n as f64 * 1000.0 / d as f64).round() / 10.0)
 }
 
-fn figures(rows: &[(bool, bool, Option<f64>)]) -> DecisionFigures {
-    // (approved, after appeal, hours)
+/// One decided record: approved, after an appeal, hours from submission to decision.
+type Decided = (bool, bool, Option<f64>);
+
+fn figures(rows: &[Decided]) -> DecisionFigures {
     let decided = rows.len() as i64;
     let approved = rows.iter().filter(|r| r.0).count() as i64;
     let after_appeal = rows.iter().filter(|r| r.0 && r.1).count() as i64;
@@ -88,7 +90,7 @@ impl Tracker {
         let events = self.store.events_between(0, to).await?;
         let mut submitted: HashMap<String, i64> = HashMap::new();
         let mut seen: HashMap<String, ()> = HashMap::new();
-        let mut rows: HashMap<&'static str, Vec<(bool, bool, Option<f64>)>> = HashMap::new();
+        let mut rows: HashMap<&'static str, Vec<Decided>> = HashMap::new();
         for e in &events {
             let Some(id) = &e.request_id else { continue };
             if e.action == "submitted" {

@@ -59,12 +59,18 @@ CREATE TABLE inbound_messages (
     content_hash TEXT NOT NULL UNIQUE,
     format TEXT NOT NULL,
     source TEXT,
-    raw {BLOB} NOT NULL,
+    size BIGINT NOT NULL,
     state TEXT NOT NULL,
     items_total BIGINT,
     items_applied BIGINT NOT NULL,
     received_at BIGINT NOT NULL,
     completed_at BIGINT
+);
+
+-- The bytes apart from the progress row, so moving the progress never rewrites them.
+CREATE TABLE inbound_raw (
+    message_id BIGINT PRIMARY KEY REFERENCES inbound_messages(id),
+    raw {BLOB} NOT NULL
 );
 
 CREATE TABLE inbound_items (
