@@ -343,6 +343,40 @@ fn scenario(db: String) {
         "the unmatched response is reported"
     );
 
+    // The renewal names the original certification; the alert closes once it exists.
+    let mut renewal_req = pt2.clone();
+    renewal_req.submitter_reference = Text::parse("REQ-2026-0002-R").unwrap();
+    renewal_req.event.review.certification_type = CertificationType::Renewal;
+    let rf = cli.file(
+        "renewal-no-ref.json",
+        serde_json::to_string(&renewal_req).unwrap().as_bytes(),
+    );
+    let (_, e) = cli.fails("2027-03-20", "alice", &["records", "renew", &id, &rf]);
+    assert!(e.contains("add REF*BB AUTH778899"), "{e}");
+    renewal_req.event.references.push(Reference {
+        qualifier: Code::parse("BB").unwrap(),
+        value: Text::parse("AUTH778899").unwrap(),
+        description: None,
+    });
+    let rf = cli.file(
+        "renewal.json",
+        serde_json::to_string(&renewal_req).unwrap().as_bytes(),
+    );
+    let v = cli.json("2027-03-20", "alice", &["records", "renew", &id, &rf]);
+    let renewal_id = v["id"].as_str().unwrap().to_owned();
+    let show = cli.json("2027-03-20", "alice", &["records", "show", &renewal_id]);
+    assert_eq!(show["record"]["link_kind"], "renewal");
+    assert_eq!(show["record"]["original_id"], id.as_str());
+    let a = cli.json("2027-03-20", "system", &["alerts"]);
+    assert!(
+        !a["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["kind"] == "renewal_units"),
+        "the renewal alert closes once a renewal is drafted: {a}"
+    );
+
     // 6. Three more visits are over the authorization: refused (the default), then flagged.
     let (code, e) = cli.fails(
         "2027-03-20",
@@ -521,6 +555,43 @@ fn scenario(db: String) {
         "the denial alert closes once resubmitted: {a}"
     );
 
+    // The corrected request goes through the chain; the payer does not answer in 7 days.
+    cli.ok("2027-01-05", "alice", &["records", "review", &new_id]);
+    cli.ok("2027-01-05", "bob", &["records", "approve", &new_id]);
+    cli.ok("2027-01-05", "fran", &["records", "approve", &new_id]);
+    let out = cli.dir.join("mri-fixed.x12");
+    cli.ok(
+        "2027-01-05T10:00:00Z",
+        "alice",
+        &[
+            "records",
+            "submit",
+            &new_id,
+            "--receiver",
+            "ZZ:SYNPLAN01",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let a = cli.json("2027-01-12T09:00:00Z", "system", &["alerts"]);
+    assert!(
+        !a["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["kind"] == "payer_late"),
+        "not late before 7 days: {a}"
+    );
+    let a = cli.json("2027-01-12T11:00:00Z", "system", &["alerts"]);
+    let late = a["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["kind"] == "payer_late")
+        .unwrap_or_else(|| panic!("no late-payer alert: {a}"));
+    assert_eq!(late["request_id"], new_id.as_str());
+    assert_eq!(late["due"], "2027-01-12T10:00:00Z");
+
     // 9. Lists and the report.
     let list = cli.json(
         "2027-01-05",
@@ -541,7 +612,8 @@ fn scenario(db: String) {
     // PT: sent 01-02 10:00, decided 01-03 10:00 (24 h); MRI: sent 01-02 10:00, 01-05 10:00.
     assert_eq!(all["median_decision_hours"], 48.0);
     assert_eq!(rep["by_status"]["expired"], 1);
-    assert_eq!(rep["by_payer"]["SYNPLAN01"], 3);
+    assert_eq!(rep["by_payer"]["SYNPLAN01"], 4);
+    assert_eq!(rep["by_status"]["submitted"], 1);
 
     // Nothing personal in what the commands print.
     let human = cli.ok("2027-06-01", "alice", &["records", "show", &id]);
