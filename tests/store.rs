@@ -131,7 +131,34 @@ async fn writes_are_all_or_nothing(url: &str) {
         ..Default::default()
     };
     s.apply(&[Write::ChangeRequest(clear)]).await.unwrap();
-    assert_eq!(s.request("a").await.unwrap().unwrap().approval_step, None);
+    let r = s.request("a").await.unwrap().unwrap();
+    assert_eq!(r.approval_step, None);
+    // The strict compare-and-set: a change at the same instant still moves `updated_at`, so a
+    // writer that read the row before it fails.
+    let strict = |seen: i64| {
+        Write::ChangeRequest(RequestChange {
+            id: "a".into(),
+            expected_status: "internal_review".into(),
+            expected_updated_at: Some(seen),
+            facts: Some(("P2".into(), "A9".into(), "expedited".into(), 99)),
+            at: 13,
+            ..Default::default()
+        })
+    };
+    s.apply(&[strict(r.updated_at)]).await.unwrap();
+    let e = s.apply(&[strict(r.updated_at)]).await.unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+    let r2 = s.request("a").await.unwrap().unwrap();
+    assert!(r2.updated_at > r.updated_at);
+    assert_eq!(
+        (
+            r2.payer.as_str(),
+            r2.service_type.as_str(),
+            r2.urgency.as_str(),
+            r2.estimated_cost_cents
+        ),
+        ("P2", "A9", "expedited", 99)
+    );
 }
 on_both!(atomic_writes, writes_are_all_or_nothing);
 

@@ -642,6 +642,38 @@ fn scenario_on_postgres() {
 #[test]
 fn bad_input_is_a_clear_error() {
     let cli = Cli::new(db::sqlite_url());
+    // Creation with an idempotency key happens once.
+    let pt = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/requests/physical-therapy-visits.json");
+    let pt = pt.to_str().unwrap();
+    let a = cli.json(
+        "2027-01-01",
+        "alice",
+        &["records", "create", pt, "--idempotency-key", "k1"],
+    );
+    let b = cli.json(
+        "2027-01-01",
+        "alice",
+        &["records", "create", pt, "--idempotency-key", "k1"],
+    );
+    assert_eq!(a["id"], b["id"]);
+    assert_eq!(
+        (a["created"].as_bool(), b["created"].as_bool()),
+        (Some(true), Some(false))
+    );
+    let c = cli.json(
+        "2027-01-01",
+        "alice",
+        &["records", "create", pt, "--idempotency-key", "k2"],
+    );
+    assert_ne!(a["id"], c["id"]);
+    assert_eq!(
+        cli.json("2027-01-01", "alice", &["records", "list"])
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     let (_, e) = cli.fails("2027-01-01", "alice", &["records", "show", "no-such-id"]);
     assert!(e.contains("no record no-such-id"), "{e}");
     let (_, e) = cli.fails(

@@ -117,7 +117,12 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum RecordsCmd {
     /// Create a draft record from a request (internal JSON); prints its id.
-    Create { file: PathBuf },
+    Create {
+        file: PathBuf,
+        /// A retry with the same key prints the same id and creates nothing.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
     /// List records.
     List {
         #[arg(long)]
@@ -565,10 +570,16 @@ async fn records(
     actor: &str,
 ) -> Result<ExitCode, String> {
     match cmd {
-        RecordsCmd::Create { file } => {
+        RecordsCmd::Create {
+            file,
+            idempotency_key,
+        } => {
             let req = load_request(&file)?;
-            let id = t.create(&req, actor).await.map_err(err)?;
-            print(json, &json!({"id": id}), || id.clone())?;
+            let (id, created) = match idempotency_key {
+                Some(k) => t.create_once(&req, actor, &k).await.map_err(err)?,
+                None => (t.create(&req, actor).await.map_err(err)?, true),
+            };
+            print(json, &json!({"id": id, "created": created}), || id.clone())?;
         }
         RecordsCmd::List { status } => {
             let s = status.as_deref().map(State::parse).transpose()?;

@@ -367,6 +367,10 @@ pub struct RequestChange {
     /// A new body version (JSON) by `version_by`.
     pub new_body: Option<String>,
     pub version_by: Option<String>,
+    /// New facts kept beside the body (payer, service type, urgency, estimated cost).
+    pub facts: Option<(String, String, String, i64)>,
+    /// Also require this `updated_at` (a stricter compare-and-set: any change moves it).
+    pub expected_updated_at: Option<i64>,
     pub at: i64,
 }
 
@@ -566,8 +570,12 @@ pub(crate) async fn apply_one(tx: &mut Transaction<'static, Any>, w: &Write) -> 
                  certification_number = COALESCE($6, certification_number), \
                  start_date = COALESCE($7, start_date), end_date = COALESCE($8, end_date), \
                  submitted_at = COALESCE($9, submitted_at), decided_at = COALESCE($10, decided_at), \
-                 version = version + $11, updated_at = $12 \
-                 WHERE id = $1 AND status = $2",
+                 version = version + $11, \
+                 updated_at = CASE WHEN $12 > updated_at THEN $12 ELSE updated_at + 1 END, \
+                 payer = COALESCE($14, payer), service_type = COALESCE($15, service_type), \
+                 urgency = COALESCE($16, urgency), \
+                 estimated_cost_cents = COALESCE($17, estimated_cost_cents) \
+                 WHERE id = $1 AND status = $2 AND ($13 IS NULL OR updated_at = $13)",
             )
             .bind(&c.id)
             .bind(&c.expected_status)
@@ -581,6 +589,11 @@ pub(crate) async fn apply_one(tx: &mut Transaction<'static, Any>, w: &Write) -> 
             .bind(c.decided_at)
             .bind(if c.new_body.is_some() { 1i64 } else { 0 })
             .bind(c.at)
+            .bind(c.expected_updated_at)
+            .bind(c.facts.as_ref().map(|f| f.0.clone()))
+            .bind(c.facts.as_ref().map(|f| f.1.clone()))
+            .bind(c.facts.as_ref().map(|f| f.2.clone()))
+            .bind(c.facts.as_ref().map(|f| f.3))
             .execute(&mut **tx)
             .await?;
             if r.rows_affected() != 1 {

@@ -194,9 +194,12 @@ impl Tracker {
         let row = self.record(id).await?;
         let mut state = State::parse(&row.status).map_err(TrackingError::Invalid)?;
         let mut writes = Vec::new();
+        // Strict compare-and-set: a service recorded concurrently against the same record
+        // changes `updated_at`, so one of two racing writers fails instead of over-counting.
         let mut change = RequestChange {
             id: row.id.clone(),
             expected_status: row.status.clone(),
+            expected_updated_at: Some(row.updated_at),
             at: self.clock.now_ms,
             ..Default::default()
         };
@@ -219,6 +222,7 @@ impl Tracker {
                 None,
             ));
             change.expected_status = State::Expired.as_str().into();
+            change.expected_updated_at = None;
             change.status = None;
             state = State::Expired;
         }
@@ -395,6 +399,7 @@ impl Tracker {
         let mut change = RequestChange {
             id: row.id.clone(),
             expected_status: row.status.clone(),
+            expected_updated_at: Some(row.updated_at),
             at: self.clock.now_ms,
             ..Default::default()
         };

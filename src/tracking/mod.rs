@@ -375,7 +375,42 @@ impl Tracker {
 
     /// Creates a draft record from a request; returns its id.
     pub async fn create(&self, request: &AuthorizationRequest, actor: &str) -> Result<String> {
-        self.create_linked(request, actor, None, None).await
+        self.create_linked(request, actor, None, None, None).await
+    }
+
+    /// Creates a draft record once per idempotency key: a retry with the same key returns the
+    /// record the first call created (and `false`: nothing new).
+    pub async fn create_once(
+        &self,
+        request: &AuthorizationRequest,
+        actor: &str,
+        key: &str,
+    ) -> Result<(String, bool)> {
+        if key.trim().is_empty() {
+            return Err(TrackingError::Invalid(
+                "an idempotency key cannot be empty".into(),
+            ));
+        }
+        let scoped = format!("records.create:{key}");
+        if let Some(id) = self.store.idempotent_result(&scoped).await? {
+            return Ok((id, false));
+        }
+        match self
+            .create_linked(request, actor, None, None, Some(&scoped))
+            .await
+        {
+            Ok(id) => Ok((id, true)),
+            // Another caller with the same key won the race: theirs is the record.
+            Err(TrackingError::Store(StoreError::Conflict(_))) => {
+                match self.store.idempotent_result(&scoped).await? {
+                    Some(id) => Ok((id, false)),
+                    None => Err(TrackingError::Invalid(format!(
+                        "idempotency key {key:?} conflicted but holds no record"
+                    ))),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn create_linked(
@@ -384,6 +419,7 @@ impl Tracker {
         actor: &str,
         previous: Option<&RequestRow>,
         link: Option<Link>,
+        idempotency_key: Option<&str>,
     ) -> Result<String> {
         let f = facts(request);
         let id = uuid::Uuid::new_v4().to_string();
@@ -429,6 +465,13 @@ impl Tracker {
                 Some(format!("followed by {id}")),
                 None,
             ));
+        }
+        if let Some(key) = idempotency_key {
+            writes.push(Write::Idempotency {
+                key: key.to_owned(),
+                result: id.clone(),
+                at: self.now(),
+            });
         }
         self.store.apply(&writes).await?;
         Ok(id)
@@ -792,7 +835,7 @@ impl Tracker {
                 "the new request needs its own submitter reference (BHT03)".into(),
             ));
         }
-        self.create_linked(request, actor, Some(&row), Some(link))
+        self.create_linked(request, actor, Some(&row), Some(link), None)
             .await
     }
 
