@@ -198,3 +198,79 @@ async fn killed_ingest_postgres() {
         killed_ingest(&url).await;
     }
 }
+
+/// Six processes record the last units of one authorization at once: none over-counts.
+async fn racing_services(url: &str) {
+    let clock = Clock::parse("2027-01-20").unwrap();
+    let t = Tracker::open(url, clock).await.unwrap();
+    let data = bench::seed(&t, "RACE01", 1).await.unwrap();
+    let r = t.ingest(&data, "race", &mut |_, _| {}).await.unwrap();
+    assert_eq!(r.counts.get("applied"), Some(&1));
+    let id = r.items[0].request_id.clone().unwrap();
+    let visit = priorauth::tracking::ledger::Delivered {
+        code: "97110".into(),
+        units: "1".into(),
+        date: "2027-01-10".into(),
+        provider: None,
+    };
+    for _ in 0..10 {
+        t.record_service(&id, &visit, "alice", None).await.unwrap();
+    }
+    t.store.close().await;
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            bin()
+                .args([
+                    "services",
+                    "record",
+                    &id,
+                    "--code",
+                    "97110",
+                    "--units",
+                    "1",
+                    "--date",
+                    "2027-01-11",
+                ])
+                .env("PRIORAUTH_DB", url)
+                .env("PRIORAUTH_NOW", "2027-01-20")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut ok = 0;
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(!e.contains("panicked"), "{e}");
+        if out.status.success() {
+            ok += 1;
+        } else {
+            assert!(
+                e.contains("over the authorization")
+                    || e.contains("changed concurrently")
+                    || e.contains("locked"),
+                "{e}"
+            );
+        }
+    }
+    let t = Tracker::open(url, clock).await.unwrap();
+    let v = t.show(&id).await.unwrap();
+    let line = &v.lines[0];
+    assert_eq!(line.authorized.as_deref(), Some("12"));
+    assert_eq!(line.used, (10 + ok).to_string());
+    assert!(ok <= 2, "{ok} services recorded past 10 of 12");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_services_sqlite() {
+    racing_services(&db::sqlite_url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_services_postgres() {
+    if let Some(url) = db::pg_url().await {
+        racing_services(&url).await;
+    }
+}

@@ -238,38 +238,41 @@ pub fn decision_lines(req: &AuthorizationRequest, resp: &AuthorizationResponse) 
             let mut units = q
                 .and_then(|q| q.quantity.as_ref())
                 .and_then(|v| super::to_centi(v.as_str()).ok());
+            // Certified in total: what was asked in the line's HSD (e.g. 12 visits) counts.
+            if units.is_none()
+                && status == State::Approved
+                && let Some(q) = &line.quantity
+                && let Some(v) = &q.quantity
+            {
+                units = super::to_centi(v.as_str()).ok();
+                unit = unit.or(q.unit.map(|u| u.word().to_owned()));
+            }
+            // Else the units on the service line as the payer returned them (SV104...), or,
+            // certified in total, as they were asked.
+            let service_unit = || {
+                line.service.as_ref().and_then(|s| match s {
+                    crate::domain::Service::Professional { unit, .. }
+                    | crate::domain::Service::Institutional { unit, .. } => {
+                        unit.map(|u| u.word().to_owned())
+                    }
+                    crate::domain::Service::Dental { .. } => Some("units".to_owned()),
+                })
+            };
             if units.is_none() {
                 units = ld
                     .and_then(|l| l.approved_units.as_ref())
                     .and_then(|v| super::to_centi(v.as_str()).ok());
-            }
-            if units.is_none() && status == State::Approved {
-                // Certified in total: what was asked.
-                let asked = line.quantity.as_ref().and_then(|q| {
-                    q.quantity
-                        .as_ref()
-                        .map(|v| (v, q.unit.map(|u| u.word().to_owned())))
-                });
-                match asked {
-                    Some((v, u)) => {
-                        units = super::to_centi(v.as_str()).ok();
-                        unit = unit.or(u);
-                    }
-                    None => {
-                        units = line
-                            .service
-                            .as_ref()
-                            .and_then(|s| s.quantity())
-                            .and_then(|v| super::to_centi(v.as_str()).ok());
-                    }
+                if units.is_some() {
+                    unit = unit.or_else(service_unit);
                 }
             }
-            if unit.is_none() {
-                unit = line
-                    .quantity
+            if units.is_none() && status == State::Approved {
+                units = line
+                    .service
                     .as_ref()
-                    .and_then(|q| q.unit)
-                    .map(|u| u.word().to_owned());
+                    .and_then(|s| s.quantity())
+                    .and_then(|v| super::to_centi(v.as_str()).ok());
+                unit = unit.or_else(service_unit);
             }
             if !certified {
                 units = Some(0);
