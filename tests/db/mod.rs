@@ -32,6 +32,34 @@ pub fn sqlite_url() -> String {
     format!("sqlite://{}", path.display())
 }
 
+/// Test schemas are named `pa_store_<pid>_<n>_<nanos>`.
+const SCHEMA_PREFIX: &str = "pa_store";
+
+/// Drops the test schemas of test processes that are gone (the server is shared).
+async fn drop_stale_schemas(c: &mut sqlx::PgConnection) {
+    use sqlx::Row;
+    if !std::path::Path::new("/proc/self").exists() {
+        return; // no way to tell which processes are alive
+    }
+    let rows = sqlx::query("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'pa\\_store\\_%'")
+        .fetch_all(&mut *c)
+        .await
+        .unwrap_or_default();
+    for r in rows {
+        let name: String = r.get(0);
+        let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS {name} CASCADE"
+            )))
+            .execute(&mut *c)
+            .await;
+        }
+    }
+}
+
 /// A new empty schema on the real PostgreSQL, as a URL whose connections use it; None (with a
 /// printed reason) when no server answers, a panic under CI=true.
 pub async fn pg_url() -> Option<String> {
@@ -39,7 +67,8 @@ pub async fn pg_url() -> Option<String> {
     let base = pg_base();
     match sqlx::PgConnection::connect(&base).await {
         Ok(mut c) => {
-            let schema = unique("t");
+            drop_stale_schemas(&mut c).await;
+            let schema = unique(SCHEMA_PREFIX);
             sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
                 .execute(&mut c)
                 .await
