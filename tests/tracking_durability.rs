@@ -274,3 +274,80 @@ async fn racing_services_postgres() {
         racing_services(&url).await;
     }
 }
+
+/// A correction voids the service it replaces in the same transaction; a refused correction
+/// leaves the original alone; services outside the dates are refused with the reason.
+async fn corrections(url: &str) {
+    use priorauth::tracking::{TrackingError, ledger::Delivered};
+    let t = Tracker::open(url, Clock::parse("2027-01-20").unwrap())
+        .await
+        .unwrap();
+    let data = bench::seed(&t, "CORR01", 1).await.unwrap();
+    let r = t.ingest(&data, "corr", &mut |_, _| {}).await.unwrap();
+    let id = r.items[0].request_id.clone().unwrap();
+    let visit = |units: &str, date: &str| Delivered {
+        code: "97110".into(),
+        units: units.into(),
+        date: date.into(),
+        provider: Some("1760000004".into()),
+    };
+    let first = t
+        .record_service(&id, &visit("3", "2027-01-10"), "alice", None)
+        .await
+        .unwrap();
+    assert_eq!(first.remaining.as_deref(), Some("9"));
+    let fixed = t
+        .record_service(
+            &id,
+            &visit("2", "2027-01-10"),
+            "alice",
+            Some(first.service_id),
+        )
+        .await
+        .unwrap();
+    assert_eq!(fixed.remaining.as_deref(), Some("10"));
+    let e = t
+        .record_service(
+            &id,
+            &visit("1", "2026-12-31"),
+            "alice",
+            Some(fixed.service_id),
+        )
+        .await
+        .unwrap_err();
+    let TrackingError::Refused(reason) = e else {
+        panic!("{e}")
+    };
+    assert!(
+        reason.contains("outside the authorized period 2027-01-04 to 2027-03-31"),
+        "{reason}"
+    );
+    let v = t.show(&id).await.unwrap();
+    let states: Vec<(&str, Option<i64>)> = v
+        .services
+        .iter()
+        .map(|s| (s.state.as_str(), s.corrects_id))
+        .collect();
+    assert_eq!(
+        states,
+        [("voided", None), ("recorded", Some(first.service_id))]
+    );
+    assert_eq!(v.lines[0].used, "2");
+    let e = t
+        .void_service(first.service_id, "alice", "again")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("already voided"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrections_sqlite() {
+    corrections(&db::sqlite_url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrections_postgres() {
+    if let Some(url) = db::pg_url().await {
+        corrections(&url).await;
+    }
+}
