@@ -704,7 +704,9 @@ where
 }
 
 /// A synchronous [`ControlNumbers`](crate::x12::writer::ControlNumbers) over the store, for
-/// the X12 writer: it blocks the calling thread on the store's runtime (a multi-thread one).
+/// the X12 writer: it blocks the calling thread on the store's runtime, which must be a
+/// multi-thread one (`block_in_place`). Async callers can reserve numbers with
+/// [`Store::next_control_number`] first, as `Tracker::submit` does.
 pub struct StoreControlNumbers {
     store: Store,
     handle: tokio::runtime::Handle,

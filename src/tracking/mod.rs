@@ -690,10 +690,18 @@ impl Tracker {
             )));
         }
         let request = self.body(id).await?;
-        let controls = Recording::new(crate::store::StoreControlNumbers::new(
-            self.store.clone(),
-            tokio::runtime::Handle::current(),
-        ));
+        // One interchange, one group, one transaction set: reserved durably up front (a number
+        // taken and then not used is skipped, never reused).
+        let partner = settings.partner();
+        let max = crate::x12::writer::ControlKind::Interchange.max() as i64;
+        let mut reserved = [0i64; 3];
+        for (slot, kind) in reserved
+            .iter_mut()
+            .zip(["interchange", "group", "transaction"])
+        {
+            *slot = self.store.next_control_number(&partner, kind, max).await?;
+        }
+        let controls = Recording::new(Reserved(reserved));
         let raw = tx278::encode_request(&request, settings, &controls, self.clock.stamp())
             .map_err(|e| TrackingError::Invalid(format!("cannot write the 278: {e}")))?;
         let used = controls.used();
@@ -868,6 +876,24 @@ impl Tracker {
             services,
             record,
         })
+    }
+}
+
+/// Control numbers reserved in the store beforehand: one of each kind.
+struct Reserved([i64; 3]);
+
+impl crate::x12::writer::ControlNumbers for Reserved {
+    fn next(
+        &self,
+        kind: crate::x12::writer::ControlKind,
+        _partner: &str,
+    ) -> std::result::Result<u64, String> {
+        use crate::x12::writer::ControlKind;
+        Ok(match kind {
+            ControlKind::Interchange => self.0[0],
+            ControlKind::Group => self.0[1],
+            ControlKind::Transaction => self.0[2],
+        } as u64)
     }
 }
 
