@@ -185,6 +185,7 @@ async fn killed_ingest(url: &str) {
         (N as i64, N as i64, N as i64, N as i64)
     );
     assert_eq!(c.lines, 2 * N as i64);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -119,7 +119,19 @@ fn items_of(data: &[u8]) -> Vec<Item> {
                     .iter()
                     .filter(|i| i.severity == crate::x12::Severity::Error)
                     .take(3)
-                    .map(|i| format!("{}: {}", i.code, i.message))
+                    // The code and where, never the message: it may quote a member id or a
+                    // birth date.
+                    .map(|i| {
+                        format!(
+                            "{} at {}{}",
+                            i.code,
+                            i.location.segment_id.as_deref().unwrap_or("?"),
+                            i.location
+                                .element
+                                .map(|e| format!("{e:02}"))
+                                .unwrap_or_default()
+                        )
+                    })
                     .collect();
                 items.push(if t.transaction.id == "278" {
                     Item::Unreadable(format!(

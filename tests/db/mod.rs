@@ -28,6 +28,20 @@ fn unique(prefix: &str) -> String {
 pub fn sqlite_url() -> String {
     let dir = std::env::temp_dir().join("priorauth-store-tests");
     std::fs::create_dir_all(&dir).unwrap();
+    // Files of earlier runs (older than an hour) go.
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for e in entries.flatten() {
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age.as_secs() > 3600);
+            if old {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
     let path: PathBuf = dir.join(format!("{}.db", unique("t")));
     format!("sqlite://{}", path.display())
 }
