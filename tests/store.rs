@@ -334,7 +334,8 @@ async fn decisions_services_alerts_keys(url: &str) {
         end_date: Some("2027-03-31".into()),
         certification_number: Some("AUTH1".into()),
     };
-    let decision = |units| NewDecision {
+    let decision = |units, key: &str| NewDecision {
+        key: key.into(),
         request_id: "a".into(),
         inbound_message_id: None,
         inbound_position: None,
@@ -348,8 +349,18 @@ async fn decisions_services_alerts_keys(url: &str) {
         decided_at: 200,
         lines: vec![line(1, units), line(2, 100)],
     };
-    s.apply(&[Write::Decision(decision(1200))]).await.unwrap();
-    s.apply(&[Write::Decision(decision(1500))]).await.unwrap();
+    s.apply(&[Write::Decision(decision(1200, "d1"))])
+        .await
+        .unwrap();
+    s.apply(&[Write::Decision(decision(1500, "d2"))])
+        .await
+        .unwrap();
+    // A key is unique.
+    assert!(
+        s.apply(&[Write::Decision(decision(1, "d2"))])
+            .await
+            .is_err()
+    );
     let lines = s.current_lines("a").await.unwrap();
     assert_eq!(lines.len(), 2);
     assert_eq!(

@@ -352,3 +352,60 @@ async fn corrections_postgres() {
         corrections(&url).await;
     }
 }
+
+/// A pended answer and the final one in the same file: both applied in order, the last decides.
+async fn pended_then_approved(url: &str) {
+    use priorauth::domain::{ActionCode, Status};
+    use priorauth::x12::tx278;
+    use priorauth::x12::writer::{EnvelopeSettings, MemoryControlNumbers};
+    let clock = Clock::parse("2027-01-03").unwrap();
+    let t = Tracker::open(url, clock).await.unwrap();
+    bench::seed(&t, "PEND01", 1).await.unwrap();
+    let req = bench::request("PEND01", 0).unwrap();
+    let approved = bench::approval(&req, "AUTHP1").unwrap();
+    let mut pended = approved.clone();
+    pended.decision.status = Status::Pended;
+    pended.decision.action = Some(ActionCode::Pended);
+    pended.decision.certification_number = None;
+    pended.decision.lines.clear();
+    let data = tx278::encode_responses(
+        &[pended, approved],
+        &EnvelopeSettings::default().reversed(),
+        &MemoryControlNumbers::new(),
+        clock.stamp(),
+    )
+    .unwrap();
+    let r = t.ingest(&data, "pend", &mut |_, _| {}).await.unwrap();
+    assert_eq!(r.counts.get("applied"), Some(&2), "{:?}", r.items);
+    let id = r.items[0].request_id.clone().unwrap();
+    let v = t.show(&id).await.unwrap();
+    assert_eq!(v.record.status, "approved");
+    let statuses: Vec<&str> = v.decisions.iter().map(|d| d.status.as_str()).collect();
+    assert_eq!(statuses, ["pended", "approved"]);
+    assert_eq!(v.lines[0].authorized.as_deref(), Some("12"));
+    let moves: Vec<(Option<&str>, Option<&str>)> = v
+        .history
+        .iter()
+        .filter(|e| e.action == "decision_received")
+        .map(|e| (e.from_status.as_deref(), e.to_status.as_deref()))
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            (Some("submitted"), Some("pended")),
+            (Some("pended"), Some("approved"))
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pended_then_approved_sqlite() {
+    pended_then_approved(&db::sqlite_url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pended_then_approved_postgres() {
+    if let Some(url) = db::pg_url().await {
+        pended_then_approved(&url).await;
+    }
+}

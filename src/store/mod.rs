@@ -229,6 +229,16 @@ impl Store {
                         .collect();
                     rows::insert_events(&mut tx, &evs).await?;
                 }
+                Write::Decision(_) if run > 1 => {
+                    let ds: Vec<NewDecision> = writes[i..i + run]
+                        .iter()
+                        .filter_map(|w| match w {
+                            Write::Decision(d) => Some(d.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    rows::insert_decisions(&mut tx, &ds).await?;
+                }
                 Write::Item(_) if run > 1 => {
                     let items: Vec<NewItem> = writes[i..i + run]
                         .iter()
@@ -436,7 +446,7 @@ impl Store {
 
     pub async fn decisions(&self, request_id: &str) -> Result<Vec<DecisionRow>> {
         let rows = sqlx::query(
-            "SELECT id, request_id, inbound_message_id, inbound_position, status, action, \
+            "SELECT id, key, request_id, inbound_message_id, inbound_position, status, action, \
              certification_number, reason, start_date, end_date, body, decided_at \
              FROM decisions WHERE request_id = $1 ORDER BY id",
         )
@@ -449,10 +459,10 @@ impl Store {
     /// The lines of the most recent decision on a record.
     pub async fn current_lines(&self, request_id: &str) -> Result<Vec<LineRow>> {
         let rows = sqlx::query(
-            "SELECT decision_id, request_id, line, status, action, procedure_code, unit, \
+            "SELECT decision_key, request_id, line, status, action, procedure_code, unit, \
              authorized_units, start_date, end_date, certification_number FROM line_decisions \
-             WHERE decision_id = (SELECT MAX(id) FROM decisions WHERE request_id = $1) \
-             ORDER BY line",
+             WHERE decision_key = (SELECT key FROM decisions WHERE request_id = $1 \
+             ORDER BY id DESC LIMIT 1) ORDER BY line",
         )
         .bind(request_id)
         .fetch_all(&self.pool)

@@ -126,6 +126,7 @@ impl EventRow {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DecisionRow {
     pub id: i64,
+    pub key: String,
     pub request_id: String,
     pub inbound_message_id: Option<i64>,
     pub inbound_position: Option<i64>,
@@ -143,17 +144,18 @@ impl DecisionRow {
     pub(crate) fn from_row(r: &AnyRow) -> Result<Self> {
         Ok(DecisionRow {
             id: get(r, 0)?,
-            request_id: get(r, 1)?,
-            inbound_message_id: get(r, 2)?,
-            inbound_position: get(r, 3)?,
-            status: get(r, 4)?,
-            action: get(r, 5)?,
-            certification_number: get(r, 6)?,
-            reason: get(r, 7)?,
-            start_date: get(r, 8)?,
-            end_date: get(r, 9)?,
-            body: get(r, 10)?,
-            decided_at: get(r, 11)?,
+            key: get(r, 1)?,
+            request_id: get(r, 2)?,
+            inbound_message_id: get(r, 3)?,
+            inbound_position: get(r, 4)?,
+            status: get(r, 5)?,
+            action: get(r, 6)?,
+            certification_number: get(r, 7)?,
+            reason: get(r, 8)?,
+            start_date: get(r, 9)?,
+            end_date: get(r, 10)?,
+            body: get(r, 11)?,
+            decided_at: get(r, 12)?,
         })
     }
 }
@@ -161,7 +163,7 @@ impl DecisionRow {
 /// The decision on one line, with what the ledger counts against.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LineRow {
-    pub decision_id: i64,
+    pub decision_key: String,
     pub request_id: String,
     pub line: i64,
     pub status: String,
@@ -178,7 +180,7 @@ pub struct LineRow {
 impl LineRow {
     pub(crate) fn from_row(r: &AnyRow) -> Result<Self> {
         Ok(LineRow {
-            decision_id: get(r, 0)?,
+            decision_key: get(r, 0)?,
             request_id: get(r, 1)?,
             line: get(r, 2)?,
             status: get(r, 3)?,
@@ -401,6 +403,8 @@ pub struct NewLine {
 
 #[derive(Debug, Clone)]
 pub struct NewDecision {
+    /// A unique key chosen by the caller (the lines refer to it).
+    pub key: String,
     pub request_id: String,
     pub inbound_message_id: Option<i64>,
     pub inbound_position: Option<i64>,
@@ -621,50 +625,8 @@ pub(crate) async fn apply_one(tx: &mut Transaction<'static, Any>, w: &Write) -> 
             Ok(Applied::Done)
         }
         Write::Decision(d) => {
-            let r = sqlx::query(
-                "INSERT INTO decisions (request_id, inbound_message_id, inbound_position, status, \
-                 action, certification_number, reason, start_date, end_date, body, decided_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-            )
-            .bind(&d.request_id)
-            .bind(d.inbound_message_id)
-            .bind(d.inbound_position)
-            .bind(&d.status)
-            .bind(d.action.clone())
-            .bind(d.certification_number.clone())
-            .bind(d.reason.clone())
-            .bind(d.start_date.clone())
-            .bind(d.end_date.clone())
-            .bind(&d.body)
-            .bind(d.decided_at)
-            .fetch_one(&mut **tx)
-            .await?;
-            let id: i64 = get(&r, 0)?;
-            if !d.lines.is_empty() {
-                let mut sql = String::from(
-                    "INSERT INTO line_decisions (decision_id, request_id, line, status, action, \
-                     procedure_code, unit, authorized_units, start_date, end_date, \
-                     certification_number) VALUES ",
-                );
-                push_values(&mut sql, d.lines.len(), 11);
-                let mut q = sqlx::query(AssertSqlSafe(sql));
-                for l in &d.lines {
-                    q = q
-                        .bind(id)
-                        .bind(&d.request_id)
-                        .bind(l.line)
-                        .bind(&l.status)
-                        .bind(l.action.clone())
-                        .bind(l.procedure_code.clone())
-                        .bind(l.unit.clone())
-                        .bind(l.authorized_units)
-                        .bind(l.start_date.clone())
-                        .bind(l.end_date.clone())
-                        .bind(l.certification_number.clone());
-                }
-                q.execute(&mut **tx).await?;
-            }
-            Ok(Applied::Id(id))
+            insert_decisions(tx, std::slice::from_ref(d)).await?;
+            Ok(Applied::Done)
         }
         Write::Service(s) => {
             let r = sqlx::query(
@@ -892,6 +854,66 @@ pub(crate) async fn insert_items(
                 .bind(i.detail.clone())
                 .bind(i.body.clone())
                 .bind(i.at);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn insert_decisions(
+    tx: &mut Transaction<'static, Any>,
+    decisions: &[NewDecision],
+) -> Result<()> {
+    for part in decisions.chunks(BATCH_ROWS / 2) {
+        let mut sql = String::from(
+            "INSERT INTO decisions (key, request_id, inbound_message_id, inbound_position, \
+             status, action, certification_number, reason, start_date, end_date, body, \
+             decided_at) VALUES ",
+        );
+        push_values(&mut sql, part.len(), 12);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for d in part {
+            q = q
+                .bind(&d.key)
+                .bind(&d.request_id)
+                .bind(d.inbound_message_id)
+                .bind(d.inbound_position)
+                .bind(&d.status)
+                .bind(d.action.clone())
+                .bind(d.certification_number.clone())
+                .bind(d.reason.clone())
+                .bind(d.start_date.clone())
+                .bind(d.end_date.clone())
+                .bind(&d.body)
+                .bind(d.decided_at);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    let lines: Vec<(&NewDecision, &NewLine)> = decisions
+        .iter()
+        .flat_map(|d| d.lines.iter().map(move |l| (d, l)))
+        .collect();
+    for part in lines.chunks(BATCH_ROWS / 2) {
+        let mut sql = String::from(
+            "INSERT INTO line_decisions (decision_key, request_id, line, status, action, \
+             procedure_code, unit, authorized_units, start_date, end_date, \
+             certification_number) VALUES ",
+        );
+        push_values(&mut sql, part.len(), 11);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (d, l) in part {
+            q = q
+                .bind(&d.key)
+                .bind(&d.request_id)
+                .bind(l.line)
+                .bind(&l.status)
+                .bind(l.action.clone())
+                .bind(l.procedure_code.clone())
+                .bind(l.unit.clone())
+                .bind(l.authorized_units)
+                .bind(l.start_date.clone())
+                .bind(l.end_date.clone())
+                .bind(l.certification_number.clone());
         }
         q.execute(&mut **tx).await?;
     }

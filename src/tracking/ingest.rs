@@ -373,6 +373,7 @@ impl Tracker {
         while pos < items.len() || (items.is_empty() && applied == 0 && pos == 0) {
             let end = (pos + CHUNK).min(items.len());
             let mut writes = Vec::new();
+            let mut decisions = Vec::new();
             let mut events = Vec::new();
             let mut item_rows = Vec::new();
             let mut outcomes = Vec::new();
@@ -396,9 +397,11 @@ impl Tracker {
                 let (w, o) = self
                     .apply_item(inbound.id, i as i64, item, &candidates, &mut overrides)
                     .await?;
-                // Events and items go last, each in multi-row inserts; order is kept per kind.
+                // Decisions first, events and items last, each kind in multi-row inserts; the
+                // order within a kind is kept (all of it commits or none).
                 for w in w {
                     match w {
+                        Write::Decision(_) => decisions.push(w),
                         Write::Event(_) => events.push(w),
                         Write::Item(_) => item_rows.push(w),
                         w => writes.push(w),
@@ -406,6 +409,8 @@ impl Tracker {
                 }
                 outcomes.push(o);
             }
+            decisions.append(&mut writes);
+            let mut writes = decisions;
             writes.append(&mut events);
             writes.append(&mut item_rows);
             let to = end as i64;
@@ -634,6 +639,7 @@ impl Tracker {
         let d = &resp.decision;
         let now = self.clock.now_ms;
         writes.push(Write::Decision(NewDecision {
+            key: uuid::Uuid::new_v4().to_string(),
             request_id: row.id.clone(),
             inbound_message_id: Some(message_id),
             inbound_position: Some(position),

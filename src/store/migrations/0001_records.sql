@@ -89,6 +89,7 @@ CREATE INDEX inbound_items_outcome ON inbound_items (outcome);
 
 CREATE TABLE decisions (
     id {ID},
+    key TEXT NOT NULL UNIQUE,
     request_id TEXT NOT NULL REFERENCES requests(id),
     inbound_message_id BIGINT,
     inbound_position BIGINT,
@@ -104,7 +105,7 @@ CREATE TABLE decisions (
 CREATE INDEX decisions_request ON decisions (request_id);
 
 CREATE TABLE line_decisions (
-    decision_id BIGINT NOT NULL REFERENCES decisions(id),
+    decision_key TEXT NOT NULL REFERENCES decisions(key),
     request_id TEXT NOT NULL REFERENCES requests(id),
     line BIGINT NOT NULL,
     status TEXT NOT NULL,
@@ -115,7 +116,7 @@ CREATE TABLE line_decisions (
     start_date TEXT,
     end_date TEXT,
     certification_number TEXT,
-    PRIMARY KEY (decision_id, line)
+    PRIMARY KEY (decision_key, line)
 );
 CREATE INDEX line_decisions_request ON line_decisions (request_id);
 
