@@ -29,12 +29,7 @@ fn days_between(a: &str, b: &str) -> Option<i64> {
 impl Tracker {
     /// The decision deadline of a record sent at `submitted_at` (Unix ms).
     pub fn decision_due(&self, urgency: &str, submitted_at: i64) -> i64 {
-        let c = &self.policy.clocks;
-        if urgency == "expedited" {
-            submitted_at + i64::from(c.expedited_hours) * 3_600_000
-        } else {
-            submitted_at + i64::from(c.standard_days) * 86_400_000
-        }
+        self.policy.decision_due(urgency, submitted_at)
     }
 
     /// Evaluates every rule now: raises new alerts, closes those that no longer hold, expires

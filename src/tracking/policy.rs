@@ -129,6 +129,16 @@ impl Policy {
             .map(|(_, r)| r)
     }
 
+    /// The CMS-0057-F decision deadline of a request sent at `submitted_at` (Unix ms):
+    /// 72 hours when expedited, 7 calendar days when standard (as configured).
+    pub fn decision_due(&self, urgency: &str, submitted_at: i64) -> i64 {
+        if urgency == "expedited" {
+            submitted_at + i64::from(self.clocks.expedited_hours) * 3_600_000
+        } else {
+            submitted_at + i64::from(self.clocks.standard_days) * 86_400_000
+        }
+    }
+
     pub fn from_json(s: &str) -> Result<Policy, String> {
         let p: Policy = serde_json::from_str(s).map_err(|e| format!("policy: {e}"))?;
         for step in &p.approval {
@@ -154,6 +164,13 @@ mod tests {
             "finance only above the threshold"
         );
         assert_eq!(p.next_step(1, 150_000), Some(1));
+    }
+
+    #[test]
+    fn decision_clocks() {
+        let p = Policy::default();
+        assert_eq!(p.decision_due("expedited", 0), 72 * 3_600_000);
+        assert_eq!(p.decision_due("standard", 1_000), 1_000 + 7 * 86_400_000);
     }
 
     #[test]
