@@ -3,5 +3,7 @@ pub mod cli;
 pub mod domain;
 pub mod fhir;
 pub mod report;
+pub mod store;
 pub mod synth;
+pub mod tracking;
 pub mod x12;

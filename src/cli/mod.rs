@@ -1,6 +1,7 @@
 //! The `priorauth` command line. Wiring only: every command calls the library.
 
 mod pascmd;
+mod records;
 mod streamout;
 mod x12cmd;
 
@@ -146,6 +147,8 @@ enum Command {
         #[arg(default_value = "request")]
         which: String,
     },
+    #[command(flatten)]
+    Tracking(records::Command),
 }
 
 /// Reads a file, or standard input for `-`.
@@ -234,6 +237,7 @@ pub fn run() -> ExitCode {
             requests,
             &output,
         ),
+        Command::Tracking(c) => records::run(c),
     };
     match result {
         Ok(code) => code,
