@@ -1099,3 +1099,43 @@ fn assert_covered(tally: &Tally, segments: &[&str]) {
         .collect();
     assert!(missing.is_empty(), "never compared: {missing:?}\n{tally}");
 }
+
+/// The 278s the PAS intermediary writes (every request example of the PAS guide, both
+/// versions, and our synthetic PAS samples, mapped through the hub) read the same in x12-types.
+#[test]
+fn requests_from_pas_examples_read_the_same_in_x12_types() {
+    use priorauth::fhir::request::request_from_bundle;
+    use priorauth::fhir::types::Bundle;
+    use priorauth::fhir::validate::{PasKind, kind_of, parse_json};
+    let Some(shared) = shared_dir() else { return };
+    let ours = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/pas");
+    let dirs = [
+        shared.join("fixtures/pas/v2.2.1"),
+        shared.join("fixtures/pas/v2.0.1"),
+        ours,
+    ];
+    let mut tally = Tally::default();
+    let mut seen = 0;
+    for dir in dirs {
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        for path in files {
+            let json = parse_json(&std::fs::read(&path).unwrap()).unwrap();
+            if !matches!(kind_of(&json), PasKind::RequestBundle) {
+                continue;
+            }
+            let bundle: Bundle = serde_json::from_value(json).unwrap();
+            let (req, _) = request_from_bundle(&bundle);
+            let req = req.unwrap_or_else(|| panic!("{} maps to a request", path.display()));
+            check_requests(std::slice::from_ref(&req), &mut tally)
+                .unwrap_or_else(|e| panic!("{}:\n{e}", path.display()));
+            seen += 1;
+        }
+    }
+    eprintln!("{seen} PAS request examples; {tally}");
+    assert!(seen >= 10, "expected the PAS request examples, saw {seen}");
+}
