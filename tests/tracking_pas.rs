@@ -161,6 +161,14 @@ fn decision(req: &AuthorizationRequest, action: ActionCode, cert: Option<&str>) 
     }
 }
 
+/// The ClaimResponse of a response bundle, alone.
+fn claim_response(b: &Bundle) -> Value {
+    let Some(Resource::ClaimResponse(cr)) = &b.entry[0].resource else {
+        panic!("a ClaimResponse first")
+    };
+    serde_json::to_value(cr).unwrap()
+}
+
 fn to_json(b: &Bundle) -> Vec<u8> {
     serde_json::to_vec_pretty(b).unwrap()
 }
@@ -219,25 +227,46 @@ fn pas_scenario(db: String) {
     assert!(detail.contains("other trace numbers"), "{detail}");
     assert_eq!(cli.record(&pt_id)["record"]["status"], "approved");
 
-    // 2. Pended first (a bare ClaimResponse naming the request's BHT03), approved later (the
-    //    $inquire output, which also holds a response for a request nobody tracks).
+    // 2. Pended first (a bare ClaimResponse echoing the request: it points at the Claim's
+    //    fullUrl, not the request's BHT03, so it is matched by the trace number it echoes),
+    //    approved later (the $inquire output, which also holds a response for a request nobody
+    //    tracks).
     let (_, adm_bundle, adm) = pas_request("synthetic-institutional-admission-request.json");
     let adm_id = through_chain(&cli, &adm, "adm");
     let pended = AuthorizationResponse::answering(&adm, decision(&adm, ActionCode::Pended, None));
-    let b = response_bundle(ResponseInput {
+    let cr = claim_response(&response_bundle(ResponseInput {
         response: &pended,
-        request: None,
-    });
-    let Some(Resource::ClaimResponse(cr)) = &b.entry[0].resource else {
-        panic!("a ClaimResponse first")
-    };
+        request: Some(&adm_bundle),
+    }));
+    assert!(cr["request"]["identifier"].is_null(), "{cr}");
     let r = cli.ingest(
         "2027-01-04T10:00:00Z",
         "adm-pended.json",
-        &serde_json::to_vec(cr).unwrap(),
+        cr.to_string().as_bytes(),
     );
     assert_eq!(r["counts"]["applied"], 1, "{r}");
+    assert_eq!(r["items"][0]["kind"], "pas_response", "{r}");
+    assert_eq!(r["items"][0]["request_id"], adm_id.as_str(), "{r}");
     assert_eq!(r["items"][0]["status"], "pended", "{r}");
+    assert_eq!(cli.record(&adm_id)["record"]["status"], "pended");
+    // One whose trace number we never sent stays unmatched, and says why.
+    let approve = AuthorizationResponse::answering(
+        &adm,
+        decision(&adm, ActionCode::Certified, Some("PAS-AUTH-0009")),
+    );
+    let cr = claim_response(&response_bundle(ResponseInput {
+        response: &approve,
+        request: Some(&adm_bundle),
+    }));
+    assert_eq!(cr["identifier"][0]["value"], "SYN-0002", "{cr}");
+    let r = cli.ingest(
+        "2027-01-04T10:30:00Z",
+        "unknown-trace.json",
+        cr.to_string().replace("SYN-0002", "SYN-7777").as_bytes(),
+    );
+    assert_eq!(r["counts"]["unmatched"], 1, "{r}");
+    let detail = r["items"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains("SYN-7777"), "{detail}");
     assert_eq!(cli.record(&adm_id)["record"]["status"], "pended");
 
     let approved = AuthorizationResponse::answering(
@@ -284,8 +313,30 @@ fn pas_scenario(db: String) {
         "{history:?}"
     );
 
+    // A bare ClaimResponse naming the request's BHT03 in request.identifier is matched by it.
+    let (_, _, upd) = pas_request("synthetic-professional-therapy-update.json");
+    let upd_id = through_chain(&cli, &upd, "upd");
+    let denied =
+        AuthorizationResponse::answering(&upd, decision(&upd, ActionCode::NotCertified, None));
+    let cr = claim_response(&response_bundle(ResponseInput {
+        response: &denied,
+        request: None,
+    }));
+    assert_eq!(
+        cr["request"]["identifier"]["value"],
+        upd.submitter_reference.as_str()
+    );
+    let r = cli.ingest(
+        "2027-01-05T11:00:00Z",
+        "upd-denied.json",
+        cr.to_string().as_bytes(),
+    );
+    assert_eq!(r["counts"]["applied"], 1, "{r}");
+    assert_eq!(r["items"][0]["request_id"], upd_id.as_str(), "{r}");
+    assert_eq!(cli.record(&upd_id)["record"]["status"], "denied");
+
     // 3. What is not a response is stored and kept as unreadable, with the reason.
-    let (request_raw, _, _) = pas_request("synthetic-professional-therapy-update.json");
+    let (request_raw, _, _) = pas_request("synthetic-professional-therapy-request.json");
     let r = cli.ingest("2027-01-06T10:00:00Z", "a-request.json", &request_raw);
     assert_eq!(r["counts"]["unreadable"], 1, "{r}");
     assert!(r["message_id"].as_i64().is_some(), "{r}");

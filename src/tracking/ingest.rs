@@ -17,7 +17,7 @@ use super::{Result, State, Tracker, TrackingError};
 use serde_json::Value;
 
 use crate::domain::{
-    AuthorizationRequest, AuthorizationResponse, DateOrRange, LineDecision, Status,
+    AuthorizationRequest, AuthorizationResponse, DateOrRange, LineDecision, Status, TraceType,
 };
 use crate::fhir::response::decision_from_bundle;
 use crate::fhir::validate::{PasKind, kind_of, looks_like_fhir, parse_json};
@@ -67,6 +67,34 @@ pub struct IngestReport {
 enum Wire {
     X12,
     Pas,
+    /// A bare ClaimResponse that does not name the request's BHT03: matched by the trace numbers
+    /// it echoes (Claim.identifier), through the messages we sent.
+    PasByTrace,
+}
+
+/// The trace numbers (TRN02) a response echoes.
+fn echoed_traces(r: &AuthorizationResponse) -> impl Iterator<Item = &str> {
+    r.decision
+        .trace_numbers
+        .iter()
+        .filter(|t| t.kind == TraceType::Referenced)
+        .map(|t| t.reference.as_str())
+}
+
+/// Whether `resp` answers `req`; matched by trace, the submitter reference is the record's.
+fn answers(resp: &AuthorizationResponse, req: &AuthorizationRequest, wire: Wire) -> bool {
+    match wire {
+        Wire::PasByTrace => {
+            let mut r = resp.clone();
+            r.submitter_reference = req.submitter_reference.clone();
+            req.event
+                .trace_numbers
+                .iter()
+                .any(|t| t.kind == TraceType::Current)
+                && r.answers(req)
+        }
+        _ => resp.answers(req),
+    }
 }
 
 enum Item {
@@ -92,7 +120,7 @@ impl Item {
     fn kind(&self) -> &'static str {
         match self {
             Item::Response(_, Wire::X12) => "278_response",
-            Item::Response(_, Wire::Pas) => "pas_response",
+            Item::Response(_, Wire::Pas | Wire::PasByTrace) => "pas_response",
             Item::OtherTransaction(_) => "transaction",
             Item::Unreadable(_) => "unreadable",
             Item::Ack999 { .. } => "999",
@@ -294,8 +322,22 @@ fn pas_response(v: &Value, at: &str) -> Item {
                         .request
                         .as_ref()
                         .and_then(|r| r.identifier.as_ref())
-                        .and_then(|i| i.value.clone());
-                    decision_from_claim_response(&cr, sref.as_deref(), "ClaimResponse")
+                        .and_then(|i| i.value.clone())
+                        .filter(|v| !v.trim().is_empty());
+                    let (r, issues) =
+                        decision_from_claim_response(&cr, sref.as_deref(), "ClaimResponse");
+                    let wire = match &r {
+                        Some(r) if sref.is_none() && echoed_traces(r).next().is_some() => {
+                            Wire::PasByTrace
+                        }
+                        _ => Wire::Pas,
+                    };
+                    return match r {
+                        Some(r) if !issues.iter().any(FhirIssue::is_error) => {
+                            Item::Response(Box::new(r), wire)
+                        }
+                        _ => unreadable(issues),
+                    };
                 }
                 Err(e) => return structure(e),
             }
@@ -531,13 +573,35 @@ impl Tracker {
             let mut outcomes = Vec::new();
             let mut overrides: HashMap<String, String> = HashMap::new();
             // The records the chunk's responses may answer, read in one query.
-            let refs: Vec<String> = items[pos..end]
+            let mut refs: Vec<String> = items[pos..end]
                 .iter()
                 .filter_map(|i| match i {
-                    Item::Response(r, _) => Some(r.submitter_reference.as_str().to_owned()),
+                    Item::Response(r, Wire::X12 | Wire::Pas) => {
+                        Some(r.submitter_reference.as_str().to_owned())
+                    }
                     _ => None,
                 })
                 .collect();
+            // Responses without a submitter reference: the references of what we sent with
+            // the trace numbers they echo.
+            let traces: Vec<String> = items[pos..end]
+                .iter()
+                .filter_map(|i| match i {
+                    Item::Response(r, Wire::PasByTrace) => Some(r),
+                    _ => None,
+                })
+                .flat_map(|r| echoed_traces(r).map(str::to_owned))
+                .collect();
+            let mut by_trace: HashMap<String, Vec<String>> = HashMap::new();
+            if !traces.is_empty() {
+                for (t, r) in self.store.references_by_trace(&traces).await? {
+                    let v = by_trace.entry(t).or_default();
+                    if !v.contains(&r) {
+                        v.push(r.clone());
+                    }
+                    refs.push(r);
+                }
+            }
             let mut candidates: Candidates = HashMap::new();
             for (row, body) in self.store.requests_with_bodies(&refs).await? {
                 candidates
@@ -547,7 +611,14 @@ impl Tracker {
             }
             for (i, item) in items.iter().enumerate().take(end).skip(pos) {
                 let (w, o) = self
-                    .apply_item(inbound.id, i as i64, item, &candidates, &mut overrides)
+                    .apply_item(
+                        inbound.id,
+                        i as i64,
+                        item,
+                        &candidates,
+                        &by_trace,
+                        &mut overrides,
+                    )
                     .await?;
                 // Decisions first, events and items last, each kind in multi-row inserts; the
                 // order within a kind is kept (all of it commits or none).
@@ -606,6 +677,7 @@ impl Tracker {
         position: i64,
         item: &Item,
         candidates: &Candidates,
+        by_trace: &HashMap<String, Vec<String>>,
         overrides: &mut HashMap<String, String>,
     ) -> Result<(Vec<Write>, ItemOutcome)> {
         let mut out = ItemOutcome {
@@ -631,16 +703,25 @@ impl Tracker {
             Item::Response(resp, wire) => {
                 out.reference = Some(resp.submitter_reference.as_str().to_owned());
                 body = serde_json::to_string(&resp.decision).ok();
-                let found = candidates
-                    .get(resp.submitter_reference.as_str())
-                    .map(Vec::as_slice)
-                    .unwrap_or(&[]);
+                let mut found: Vec<(RequestRow, String)> = Vec::new();
+                if *wire == Wire::PasByTrace {
+                    for r in echoed_traces(resp).flat_map(|t| by_trace.get(t).into_iter().flatten())
+                    {
+                        for c in candidates.get(r).into_iter().flatten() {
+                            if !found.iter().any(|(f, _)| f.id == c.0.id) {
+                                found.push(c.clone());
+                            }
+                        }
+                    }
+                } else if let Some(c) = candidates.get(resp.submitter_reference.as_str()) {
+                    found.clone_from(c);
+                }
                 self.apply_response(
                     message_id,
                     position,
                     resp,
                     *wire,
-                    found,
+                    &found,
                     overrides,
                     &mut writes,
                     &mut out,
@@ -747,13 +828,13 @@ impl Tracker {
             let status = Self::current(row, overrides).to_owned();
             let req: AuthorizationRequest = serde_json::from_str(body)
                 .map_err(|e| TrackingError::Invalid(format!("stored body of {}: {e}", row.id)))?;
-            if !resp.answers(&req) {
+            if !answers(resp, &req, wire) {
                 reasons.push(format!(
                     "record {} has other trace numbers ({})",
                     row.id,
                     match wire {
                         Wire::X12 => "TRN",
-                        Wire::Pas => "Claim.identifier",
+                        Wire::Pas | Wire::PasByTrace => "Claim.identifier",
                     }
                 ));
                 continue;
@@ -772,14 +853,20 @@ impl Tracker {
         let Some((row, req)) = found else {
             out.outcome = "unmatched".into();
             out.detail = Some(if reasons.is_empty() {
-                format!(
-                    "no record with submitter reference ({}) {}",
-                    match wire {
-                        Wire::X12 => "BHT03",
-                        Wire::Pas => "BHT03, the request Bundle.identifier",
-                    },
-                    resp.submitter_reference
-                )
+                match wire {
+                    Wire::X12 => format!(
+                        "no record with submitter reference (BHT03) {}",
+                        resp.submitter_reference
+                    ),
+                    Wire::Pas => format!(
+                        "no record with submitter reference (BHT03, the request Bundle.identifier) {}",
+                        resp.submitter_reference
+                    ),
+                    Wire::PasByTrace => format!(
+                        "the ClaimResponse names no request Bundle.identifier, and no record was sent with its trace numbers (Claim.identifier) {}",
+                        echoed_traces(resp).collect::<Vec<_>>().join(", ")
+                    ),
+                }
             } else {
                 reasons.join("; ")
             });
