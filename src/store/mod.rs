@@ -629,6 +629,32 @@ impl Store {
         rows.iter().map(OutboundRow::from_row).collect()
     }
 
+    /// The submitter references (BHT03) of the messages sent with one of these trace numbers
+    /// (TRN02), as (trace number, submitter reference), newest message first.
+    pub async fn references_by_trace(&self, traces: &[String]) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for part in traces.chunks(500) {
+            let mut sql = "SELECT trace_number, submitter_reference FROM outbound_messages \
+                           WHERE submitter_reference IS NOT NULL AND trace_number IN ("
+                .to_owned();
+            for i in 0..part.len() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("${}", i + 1));
+            }
+            sql.push_str(") ORDER BY id DESC");
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for t in part {
+                q = q.bind(t);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                out.push((get::<String>(&row, 0)?, get::<String>(&row, 1)?));
+            }
+        }
+        Ok(out)
+    }
+
     // ---- alerts -------------------------------------------------------------------------
 
     pub async fn open_alerts(&self) -> Result<Vec<AlertRow>> {

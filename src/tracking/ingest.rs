@@ -1,4 +1,5 @@
-//! Ingest of what payers send back: 278 responses, 999s, TA1s.
+//! Ingest of what payers send back: 278 responses, 999s, TA1s, and Da Vinci PAS responses (a
+//! response Bundle, a bare ClaimResponse, or the `$inquire` Parameters holding response bundles).
 //!
 //! The file's bytes are stored first, in their own transaction, before anything is read from
 //! them. Then the items (each 278, each acknowledged transaction set, each TA1) are applied in
@@ -13,9 +14,14 @@ use serde::Serialize;
 use sha2::Digest;
 
 use super::{Result, State, Tracker, TrackingError};
+use serde_json::Value;
+
 use crate::domain::{
-    AuthorizationRequest, AuthorizationResponse, DateOrRange, LineDecision, Status,
+    AuthorizationRequest, AuthorizationResponse, DateOrRange, LineDecision, Status, TraceType,
 };
+use crate::fhir::response::decision_from_bundle;
+use crate::fhir::validate::{PasKind, kind_of, looks_like_fhir, parse_json};
+use crate::fhir::{Bundle, ClaimResponse, FhirIssue, decision_from_claim_response};
 use crate::store::{NewDecision, NewItem, NewLine, OutboundRow, RequestChange, RequestRow, Write};
 use crate::x12::ack::{Acknowledgement, parse_acks};
 use crate::x12::tx278::{self, Message278};
@@ -56,8 +62,43 @@ pub struct IngestReport {
     pub items: Vec<ItemOutcome>,
 }
 
+/// Where a response came from: what its item kind is and how its submitter reference is named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    X12,
+    Pas,
+    /// A bare ClaimResponse that does not name the request's BHT03: matched by the trace numbers
+    /// it echoes (Claim.identifier), through the messages we sent.
+    PasByTrace,
+}
+
+/// The trace numbers (TRN02) a response echoes.
+fn echoed_traces(r: &AuthorizationResponse) -> impl Iterator<Item = &str> {
+    r.decision
+        .trace_numbers
+        .iter()
+        .filter(|t| t.kind == TraceType::Referenced)
+        .map(|t| t.reference.as_str())
+}
+
+/// Whether `resp` answers `req`; matched by trace, the submitter reference is the record's.
+fn answers(resp: &AuthorizationResponse, req: &AuthorizationRequest, wire: Wire) -> bool {
+    match wire {
+        Wire::PasByTrace => {
+            let mut r = resp.clone();
+            r.submitter_reference = req.submitter_reference.clone();
+            req.event
+                .trace_numbers
+                .iter()
+                .any(|t| t.kind == TraceType::Current)
+                && r.answers(req)
+        }
+        _ => resp.answers(req),
+    }
+}
+
 enum Item {
-    Response(Box<AuthorizationResponse>),
+    Response(Box<AuthorizationResponse>, Wire),
     OtherTransaction(String),
     Unreadable(String),
     Ack999 {
@@ -78,7 +119,8 @@ enum Item {
 impl Item {
     fn kind(&self) -> &'static str {
         match self {
-            Item::Response(_) => "278_response",
+            Item::Response(_, Wire::X12) => "278_response",
+            Item::Response(_, Wire::Pas | Wire::PasByTrace) => "pas_response",
             Item::OtherTransaction(_) => "transaction",
             Item::Unreadable(_) => "unreadable",
             Item::Ack999 { .. } => "999",
@@ -96,10 +138,14 @@ fn looks_like_x12(data: &[u8]) -> bool {
 
 /// Cuts a received file into items, in a fixed order (278s, then 999 transaction sets, then
 /// TA1s), so a resumed ingest finds the same positions.
+/// FHIR JSON becomes one item per PAS response it holds.
 fn items_of(data: &[u8]) -> Vec<Item> {
+    if looks_like_fhir(data) {
+        return pas_items(data);
+    }
     if !looks_like_x12(data) {
         return vec![Item::Unreadable(
-            "not an X12 interchange (no ISA at the start); FHIR PAS responses are not read yet"
+            "neither an X12 interchange (no ISA at the start) nor FHIR JSON (no resourceType)"
                 .into(),
         )];
     }
@@ -107,7 +153,7 @@ fn items_of(data: &[u8]) -> Vec<Item> {
     let decoded = tx278::decode_all(data);
     for t in decoded.transactions {
         match t.message {
-            Some(Message278::Response(r)) => items.push(Item::Response(r)),
+            Some(Message278::Response(r)) => items.push(Item::Response(r, Wire::X12)),
             Some(Message278::Request(_)) => items.push(Item::OtherTransaction(format!(
                 "ST02 {} is a 278 request, not a response",
                 t.transaction.control_number
@@ -205,6 +251,152 @@ fn items_of(data: &[u8]) -> Vec<Item> {
         }
     }
     items.extend(ta1s);
+    items
+}
+
+/// The issues as issue codes and FHIRPath expressions: never the messages, which may quote a
+/// value (a member id, a birth date).
+fn issue_text(issues: &[&FhirIssue]) -> String {
+    let mut v: Vec<String> = issues
+        .iter()
+        .take(3)
+        .map(|i| {
+            if i.expression.is_empty() {
+                i.code.to_owned()
+            } else {
+                format!("{} at {}", i.code, i.expression)
+            }
+        })
+        .collect();
+    if issues.len() > 3 {
+        v.push(format!("{} more", issues.len() - 3));
+    }
+    v.join("; ")
+}
+
+/// `path` with its leading resource type replaced by `at` (where the resource sits in the file).
+fn relocate(path: &str, resource_type: &str, at: &str) -> String {
+    match path.strip_prefix(resource_type) {
+        Some(rest) if at != resource_type => format!("{at}{rest}"),
+        _ => path.to_owned(),
+    }
+}
+
+/// Reads one PAS response (a response Bundle or a bare ClaimResponse) found at `at` (a
+/// FHIRPath: `Bundle`, `ClaimResponse`, `Parameters.parameter[2].resource`).
+fn pas_response(v: &Value, at: &str) -> Item {
+    let rt = v.get("resourceType").and_then(Value::as_str).unwrap_or("");
+    let unreadable = |issues: Vec<FhirIssue>| {
+        let errors: Vec<FhirIssue> = issues
+            .into_iter()
+            .filter(FhirIssue::is_error)
+            .map(|mut i| {
+                i.expression = relocate(&i.expression, rt, at);
+                i
+            })
+            .collect();
+        Item::Unreadable(format!(
+            "PAS response at {at} not readable: {}",
+            issue_text(&errors.iter().collect::<Vec<_>>())
+        ))
+    };
+    let structure = |e: serde_path_to_error::Error<serde_json::Error>| {
+        // The path names fields and positions only; the serde message may quote a value.
+        unreadable(vec![FhirIssue::error(
+            "structure",
+            format!("{rt}.{}", e.path()),
+            "",
+        )])
+    };
+    let (resp, issues) = match kind_of(v) {
+        PasKind::ResponseBundle => match serde_path_to_error::deserialize::<_, Bundle>(v) {
+            Ok(b) => decision_from_bundle(&b),
+            Err(e) => return structure(e),
+        },
+        PasKind::ClaimResponse => {
+            match serde_path_to_error::deserialize::<_, ClaimResponse>(v) {
+                // Alone, the ClaimResponse names the request's BHT03 (the request bundle's
+                // identifier) in `request.identifier` when it can.
+                Ok(cr) => {
+                    let sref = cr
+                        .request
+                        .as_ref()
+                        .and_then(|r| r.identifier.as_ref())
+                        .and_then(|i| i.value.clone())
+                        .filter(|v| !v.trim().is_empty());
+                    let (r, issues) =
+                        decision_from_claim_response(&cr, sref.as_deref(), "ClaimResponse");
+                    let wire = match &r {
+                        Some(r) if sref.is_none() && echoed_traces(r).next().is_some() => {
+                            Wire::PasByTrace
+                        }
+                        _ => Wire::Pas,
+                    };
+                    return match r {
+                        Some(r) if !issues.iter().any(FhirIssue::is_error) => {
+                            Item::Response(Box::new(r), wire)
+                        }
+                        _ => unreadable(issues),
+                    };
+                }
+                Err(e) => return structure(e),
+            }
+        }
+        PasKind::RequestBundle | PasKind::InquiryBundle => {
+            return Item::Unreadable(format!(
+                "{at} is a PAS request bundle ({at}.entry[0].resource is a Claim), not a response"
+            ));
+        }
+        _ => {
+            return Item::Unreadable(format!(
+                "{at} is a FHIR {} resource, not a PAS response (a Bundle with a ClaimResponse first, or a ClaimResponse)",
+                if rt.is_empty() { "unnamed" } else { rt }
+            ));
+        }
+    };
+    match resp {
+        // A decision read with errors (an action code that is not X12 306...) is not applied: it
+        // could say more or less than the payer did.
+        Some(r) if !issues.iter().any(FhirIssue::is_error) => {
+            Item::Response(Box::new(r), Wire::Pas)
+        }
+        _ => unreadable(issues),
+    }
+}
+
+/// A FHIR file: a PAS response, a bare ClaimResponse, or the `$inquire` Parameters with one item
+/// per response bundle it holds.
+fn pas_items(data: &[u8]) -> Vec<Item> {
+    let v = match parse_json(data) {
+        Ok(v) => v,
+        Err(i) => {
+            // parse_json's message quotes where the JSON breaks, not its content; keep to the code.
+            return vec![Item::Unreadable(format!(
+                "FHIR JSON not readable: {}",
+                issue_text(&[&i])
+            ))];
+        }
+    };
+    if kind_of(&v) != PasKind::Parameters {
+        let rt = v["resourceType"].as_str().unwrap_or("").to_owned();
+        return vec![pas_response(&v, &rt)];
+    }
+    let items: Vec<Item> = v["parameter"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(k, p)| {
+            let r = p.get("resource")?;
+            (r["resourceType"] == "Bundle")
+                .then(|| pas_response(r, &format!("Parameters.parameter[{k}].resource")))
+        })
+        .collect();
+    if items.is_empty() {
+        return vec![Item::Unreadable(
+            "a Parameters resource with no response bundle (Parameters.parameter.resource)".into(),
+        )];
+    }
     items
 }
 
@@ -347,6 +539,8 @@ impl Tracker {
         let hash = sha256_hex(data);
         let format = if looks_like_x12(data) {
             "x12"
+        } else if looks_like_fhir(data) {
+            "fhir"
         } else {
             "unknown"
         };
@@ -379,13 +573,35 @@ impl Tracker {
             let mut outcomes = Vec::new();
             let mut overrides: HashMap<String, String> = HashMap::new();
             // The records the chunk's responses may answer, read in one query.
-            let refs: Vec<String> = items[pos..end]
+            let mut refs: Vec<String> = items[pos..end]
                 .iter()
                 .filter_map(|i| match i {
-                    Item::Response(r) => Some(r.submitter_reference.as_str().to_owned()),
+                    Item::Response(r, Wire::X12 | Wire::Pas) => {
+                        Some(r.submitter_reference.as_str().to_owned())
+                    }
                     _ => None,
                 })
                 .collect();
+            // Responses without a submitter reference: the references of what we sent with
+            // the trace numbers they echo.
+            let traces: Vec<String> = items[pos..end]
+                .iter()
+                .filter_map(|i| match i {
+                    Item::Response(r, Wire::PasByTrace) => Some(r),
+                    _ => None,
+                })
+                .flat_map(|r| echoed_traces(r).map(str::to_owned))
+                .collect();
+            let mut by_trace: HashMap<String, Vec<String>> = HashMap::new();
+            if !traces.is_empty() {
+                for (t, r) in self.store.references_by_trace(&traces).await? {
+                    let v = by_trace.entry(t).or_default();
+                    if !v.contains(&r) {
+                        v.push(r.clone());
+                    }
+                    refs.push(r);
+                }
+            }
             let mut candidates: Candidates = HashMap::new();
             for (row, body) in self.store.requests_with_bodies(&refs).await? {
                 candidates
@@ -395,7 +611,14 @@ impl Tracker {
             }
             for (i, item) in items.iter().enumerate().take(end).skip(pos) {
                 let (w, o) = self
-                    .apply_item(inbound.id, i as i64, item, &candidates, &mut overrides)
+                    .apply_item(
+                        inbound.id,
+                        i as i64,
+                        item,
+                        &candidates,
+                        &by_trace,
+                        &mut overrides,
+                    )
                     .await?;
                 // Decisions first, events and items last, each kind in multi-row inserts; the
                 // order within a kind is kept (all of it commits or none).
@@ -454,6 +677,7 @@ impl Tracker {
         position: i64,
         item: &Item,
         candidates: &Candidates,
+        by_trace: &HashMap<String, Vec<String>>,
         overrides: &mut HashMap<String, String>,
     ) -> Result<(Vec<Write>, ItemOutcome)> {
         let mut out = ItemOutcome {
@@ -476,18 +700,28 @@ impl Tracker {
                 out.outcome = "ignored".into();
                 out.detail = Some(d.clone());
             }
-            Item::Response(resp) => {
+            Item::Response(resp, wire) => {
                 out.reference = Some(resp.submitter_reference.as_str().to_owned());
                 body = serde_json::to_string(&resp.decision).ok();
-                let found = candidates
-                    .get(resp.submitter_reference.as_str())
-                    .map(Vec::as_slice)
-                    .unwrap_or(&[]);
+                let mut found: Vec<(RequestRow, String)> = Vec::new();
+                if *wire == Wire::PasByTrace {
+                    for r in echoed_traces(resp).flat_map(|t| by_trace.get(t).into_iter().flatten())
+                    {
+                        for c in candidates.get(r).into_iter().flatten() {
+                            if !found.iter().any(|(f, _)| f.id == c.0.id) {
+                                found.push(c.clone());
+                            }
+                        }
+                    }
+                } else if let Some(c) = candidates.get(resp.submitter_reference.as_str()) {
+                    found.clone_from(c);
+                }
                 self.apply_response(
                     message_id,
                     position,
                     resp,
-                    found,
+                    *wire,
+                    &found,
                     overrides,
                     &mut writes,
                     &mut out,
@@ -582,6 +816,7 @@ impl Tracker {
         message_id: i64,
         position: i64,
         resp: &AuthorizationResponse,
+        wire: Wire,
         candidates: &[(RequestRow, String)],
         overrides: &mut HashMap<String, String>,
         writes: &mut Vec<Write>,
@@ -593,8 +828,15 @@ impl Tracker {
             let status = Self::current(row, overrides).to_owned();
             let req: AuthorizationRequest = serde_json::from_str(body)
                 .map_err(|e| TrackingError::Invalid(format!("stored body of {}: {e}", row.id)))?;
-            if !resp.answers(&req) {
-                reasons.push(format!("record {} has other trace numbers (TRN)", row.id));
+            if !answers(resp, &req, wire) {
+                reasons.push(format!(
+                    "record {} has other trace numbers ({})",
+                    row.id,
+                    match wire {
+                        Wire::X12 => "TRN",
+                        Wire::Pas | Wire::PasByTrace => "Claim.identifier",
+                    }
+                ));
                 continue;
             }
             let st = State::parse(&status).map_err(TrackingError::Invalid)?;
@@ -611,10 +853,20 @@ impl Tracker {
         let Some((row, req)) = found else {
             out.outcome = "unmatched".into();
             out.detail = Some(if reasons.is_empty() {
-                format!(
-                    "no record with submitter reference (BHT03) {}",
-                    resp.submitter_reference
-                )
+                match wire {
+                    Wire::X12 => format!(
+                        "no record with submitter reference (BHT03) {}",
+                        resp.submitter_reference
+                    ),
+                    Wire::Pas => format!(
+                        "no record with submitter reference (BHT03, the request Bundle.identifier) {}",
+                        resp.submitter_reference
+                    ),
+                    Wire::PasByTrace => format!(
+                        "the ClaimResponse names no request Bundle.identifier, and no record was sent with its trace numbers (Claim.identifier) {}",
+                        echoed_traces(resp).collect::<Vec<_>>().join(", ")
+                    ),
+                }
             } else {
                 reasons.join("; ")
             });
