@@ -4,9 +4,9 @@
 //! unreadable with its reason. On SQLite and on the real PostgreSQL.
 
 mod db;
+mod driver;
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 
 use priorauth::domain::*;
 use priorauth::fhir::inquiry::inquiry_parameters;
@@ -14,68 +14,7 @@ use priorauth::fhir::validate::parse_json;
 use priorauth::fhir::{Bundle, Resource, ResponseInput, request_from_bundle, response_bundle};
 use serde_json::Value;
 
-struct Cli {
-    db: String,
-    dir: PathBuf,
-}
-
-impl Cli {
-    fn new(db: String) -> Cli {
-        let dir = std::env::temp_dir().join(format!(
-            "priorauth-pas-ingest-{}-{}",
-            std::process::id(),
-            db.len() + db.bytes().map(usize::from).sum::<usize>()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Cli { db, dir }
-    }
-
-    fn run(&self, now: &str, actor: &str, args: &[&str]) -> Output {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_priorauth"))
-            .args(args)
-            .env("PRIORAUTH_DB", &self.db)
-            .env("PRIORAUTH_NOW", now)
-            .env("PRIORAUTH_ACTOR", actor)
-            .output()
-            .expect("the binary runs");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!stderr.contains("panicked"), "panic: {stderr}");
-        out
-    }
-
-    fn ok(&self, now: &str, actor: &str, args: &[&str]) -> String {
-        let out = self.run(now, actor, args);
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn json(&self, now: &str, actor: &str, args: &[&str]) -> Value {
-        let mut a = args.to_vec();
-        a.push("--json");
-        let s = self.ok(now, actor, &a);
-        serde_json::from_str(&s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
-    }
-
-    fn file(&self, name: &str, data: &[u8]) -> String {
-        let p = self.dir.join(name);
-        std::fs::write(&p, data).unwrap();
-        p.display().to_string()
-    }
-
-    fn ingest(&self, now: &str, name: &str, data: &[u8]) -> Value {
-        let f = self.file(name, data);
-        self.json(now, "system", &["ingest", &f])
-    }
-
-    fn record(&self, id: &str) -> Value {
-        self.json("2027-01-06", "alice", &["records", "show", id])
-    }
-}
+use driver::{Cli, through_chain};
 
 /// One of our synthetic PAS request bundles, as raw bytes, typed, and in hub terms.
 fn pas_request(name: &str) -> (Vec<u8>, Bundle, AuthorizationRequest) {
@@ -92,32 +31,8 @@ fn pas_request(name: &str) -> (Vec<u8>, Bundle, AuthorizationRequest) {
 }
 
 /// Creates the record, takes it through the approval chain and submits it; returns its id.
-fn through_chain(cli: &Cli, req: &AuthorizationRequest, name: &str) -> String {
-    let f = cli.file(name, serde_json::to_string(req).unwrap().as_bytes());
-    let id = cli
-        .ok("2027-01-02", "alice", &["records", "create", &f])
-        .trim()
-        .to_owned();
-    cli.ok("2027-01-02", "alice", &["records", "review", &id]);
-    let mut status = cli.json("2027-01-02", "bob", &["records", "approve", &id]);
-    if status["awaiting"] == "finance" {
-        status = cli.json("2027-01-02", "fran", &["records", "approve", &id]);
-    }
-    assert_eq!(status["status"], "ready", "{status}");
-    let out = cli.dir.join(format!("{name}.x12"));
-    cli.ok(
-        "2027-01-02T10:00:00Z",
-        "alice",
-        &[
-            "records",
-            "submit",
-            &id,
-            "--receiver",
-            "ZZ:SYNPLAN01",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+fn submitted(cli: &Cli, req: &AuthorizationRequest, name: &str) -> String {
+    let (id, _) = through_chain(cli, req, name);
     assert_eq!(cli.record(&id)["record"]["status"], "submitted");
     id
 }
@@ -174,7 +89,7 @@ fn to_json(b: &Bundle) -> Vec<u8> {
 }
 
 fn pas_scenario(db: String) {
-    let cli = Cli::new(db);
+    let cli = Cli::new("pas-ingest", db);
     for (name, role) in [
         ("alice", "clinician"),
         ("bob", "supervisor"),
@@ -186,7 +101,7 @@ fn pas_scenario(db: String) {
     // 1. A record made from a PAS request bundle, approved by a PAS response Bundle that echoes
     //    the request (Bundle.identifier as the submitter reference, Claim.identifier as TRN).
     let (_, pt_bundle, pt) = pas_request("synthetic-professional-therapy-request.json");
-    let pt_id = through_chain(&cli, &pt, "pt");
+    let pt_id = submitted(&cli, &pt, "pt");
     let resp = AuthorizationResponse::answering(
         &pt,
         decision(&pt, ActionCode::Certified, Some("PAS-AUTH-0001")),
@@ -232,7 +147,7 @@ fn pas_scenario(db: String) {
     //    approved later (the $inquire output, which also holds a response for a request nobody
     //    tracks).
     let (_, adm_bundle, adm) = pas_request("synthetic-institutional-admission-request.json");
-    let adm_id = through_chain(&cli, &adm, "adm");
+    let adm_id = submitted(&cli, &adm, "adm");
     let pended = AuthorizationResponse::answering(&adm, decision(&adm, ActionCode::Pended, None));
     let cr = claim_response(&response_bundle(ResponseInput {
         response: &pended,
@@ -315,7 +230,7 @@ fn pas_scenario(db: String) {
 
     // A bare ClaimResponse naming the request's BHT03 in request.identifier is matched by it.
     let (_, _, upd) = pas_request("synthetic-professional-therapy-update.json");
-    let upd_id = through_chain(&cli, &upd, "upd");
+    let upd_id = submitted(&cli, &upd, "upd");
     let denied =
         AuthorizationResponse::answering(&upd, decision(&upd, ActionCode::NotCertified, None));
     let cr = claim_response(&response_bundle(ResponseInput {

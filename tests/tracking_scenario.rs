@@ -3,79 +3,17 @@
 //! alert, over-authorization refusal and flag, expiry, denial and resubmission, report.
 
 mod db;
+mod driver;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
 use priorauth::domain::*;
 use priorauth::x12::tx278;
 use priorauth::x12::writer::{EnvelopeSettings, MemoryControlNumbers, Stamp};
 use serde_json::Value;
 
-struct Cli {
-    db: String,
-    dir: PathBuf,
-}
-
-impl Cli {
-    fn new(db: String) -> Cli {
-        let dir = std::env::temp_dir().join(format!(
-            "priorauth-scenario-{}-{}",
-            std::process::id(),
-            db.len() + db.bytes().map(usize::from).sum::<usize>()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Cli { db, dir }
-    }
-
-    fn run(&self, now: &str, actor: &str, args: &[&str]) -> Output {
-        let out = Command::new(env!("CARGO_BIN_EXE_priorauth"))
-            .args(args)
-            .env("PRIORAUTH_DB", &self.db)
-            .env("PRIORAUTH_NOW", now)
-            .env("PRIORAUTH_ACTOR", actor)
-            .output()
-            .expect("the binary runs");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!stderr.contains("panicked"), "panic: {stderr}");
-        out
-    }
-
-    /// Runs and expects success; returns stdout.
-    fn ok(&self, now: &str, actor: &str, args: &[&str]) -> String {
-        let out = self.run(now, actor, args);
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Runs and expects failure; returns stderr.
-    fn fails(&self, now: &str, actor: &str, args: &[&str]) -> (i32, String) {
-        let out = self.run(now, actor, args);
-        assert!(!out.status.success(), "{args:?} should fail");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    fn json(&self, now: &str, actor: &str, args: &[&str]) -> Value {
-        let mut a = args.to_vec();
-        a.push("--json");
-        let s = self.ok(now, actor, &a);
-        serde_json::from_str(&s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
-    }
-
-    fn file(&self, name: &str, data: &[u8]) -> String {
-        let p = self.dir.join(name);
-        std::fs::write(&p, data).unwrap();
-        p.display().to_string()
-    }
-}
+use driver::{Cli, through_chain};
 
 fn fixture(name: &str) -> AuthorizationRequest {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -142,39 +80,8 @@ fn responses_file(responses: &[AuthorizationResponse]) -> Vec<u8> {
     .unwrap()
 }
 
-/// Takes a request through the chain (clinician, supervisor, finance when above the threshold)
-/// and submits it; returns the record id and the submitted 278.
-fn through_chain(cli: &Cli, req: &AuthorizationRequest, name: &str) -> (String, Vec<u8>) {
-    let f = cli.file(name, serde_json::to_string(req).unwrap().as_bytes());
-    let id = cli
-        .ok("2027-01-02", "alice", &["records", "create", &f])
-        .trim()
-        .to_owned();
-    cli.ok("2027-01-02", "alice", &["records", "review", &id]);
-    let mut status = cli.json("2027-01-02", "bob", &["records", "approve", &id]);
-    if status["awaiting"] == "finance" {
-        status = cli.json("2027-01-02", "fran", &["records", "approve", &id]);
-    }
-    assert_eq!(status["status"], "ready", "{status}");
-    let out = cli.dir.join(format!("{name}.x12"));
-    cli.ok(
-        "2027-01-02T10:00:00Z",
-        "alice",
-        &[
-            "records",
-            "submit",
-            &id,
-            "--receiver",
-            "ZZ:SYNPLAN01",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
-    (id, std::fs::read(out).unwrap())
-}
-
 fn scenario(db: String) {
-    let cli = Cli::new(db);
+    let cli = Cli::new("scenario", db);
     for (name, role) in [
         ("alice", "clinician"),
         ("bob", "supervisor"),
@@ -641,7 +548,7 @@ fn scenario_on_postgres() {
 
 #[test]
 fn bad_input_is_a_clear_error() {
-    let cli = Cli::new(db::sqlite_url());
+    let cli = Cli::new("scenario", db::sqlite_url());
     // Creation with an idempotency key happens once.
     let pt = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/requests/physical-therapy-visits.json");
