@@ -643,3 +643,189 @@ pub fn request() -> impl Strategy<Value = AuthorizationRequest> {
             },
         )
 }
+
+// Responses: a generated request answered with a generated decision whose status follows
+// from its actions as the decoder derives it.
+
+pub fn reject(level: Level, line: Option<usize>) -> impl Strategy<Value = Reject> {
+    (
+        prop_oneof![Just(Validity::Invalid), Just(Validity::Valid)],
+        proptest::option::of(select(&["15", "33", "72", "75", "AF"][..])),
+        proptest::option::of(select(FollowUpAction::ALL)),
+    )
+        .prop_map(move |(validity, reason, follow_up)| Reject {
+            level,
+            line,
+            validity,
+            reason: reason.map(|r| Code::parse(r).unwrap()),
+            follow_up,
+        })
+}
+
+pub fn certification() -> impl Strategy<Value = Certification> {
+    (
+        proptest::option::of(date()),
+        proptest::option::of(date_or_range()),
+        proptest::option::of(date()),
+    )
+        .prop_map(|(issued, effective, expires)| Certification {
+            issued,
+            effective,
+            expires,
+        })
+}
+
+pub fn line_decision(i: usize, quantity: Option<Decimal>) -> impl Strategy<Value = LineDecision> {
+    (
+        proptest::option::of(select(ActionCode::ALL)),
+        proptest::option::of(text()),
+        proptest::option::of(code()),
+        proptest::option::of(any::<bool>()),
+        certification(),
+        proptest::option::of(quantity_strategy()),
+        proptest::option::of(text()),
+        proptest::collection::vec(trace(TraceType::Referenced), 0..=1),
+        proptest::collection::vec(reject(Level::Service, Some(i)), 0..=1),
+        proptest::collection::vec(text(), 0..=2),
+    )
+        .prop_map(
+            move |(
+                action,
+                certification_number,
+                reason,
+                ssop,
+                certification,
+                approved_quantity,
+                administrative_reference,
+                trace_numbers,
+                rejects,
+                messages,
+            )| LineDecision {
+                line: i,
+                status: Status::ContactPayer,
+                action,
+                certification_number: if action.is_some() {
+                    certification_number
+                } else {
+                    None
+                },
+                reason: if action.is_some() { reason } else { None },
+                second_surgical_opinion: if action.is_some() { ssop } else { None },
+                certification,
+                approved_quantity,
+                approved_units: quantity.clone(),
+                administrative_reference,
+                trace_numbers,
+                rejects,
+                messages,
+            },
+        )
+}
+
+pub fn quantity_strategy() -> impl Strategy<Value = ServiceQuantity> {
+    quantity()
+}
+
+pub fn response() -> impl Strategy<Value = AuthorizationResponse> {
+    (
+        request(),
+        event(true),
+        proptest::collection::vec(line(true), 0..=3),
+    )
+        .prop_flat_map(|(mut req, ev, lines)| {
+            req.event = ev;
+            req.services = lines;
+            let quantities: Vec<Option<Decimal>> = req
+                .services
+                .iter()
+                .map(|l| l.service.as_ref().and_then(Service::quantity).cloned())
+                .collect();
+            let line_strats: Vec<_> = quantities
+                .into_iter()
+                .enumerate()
+                .map(|(i, q)| line_decision(i + 1, q))
+                .collect();
+            let has_dep = req.dependent.is_some();
+            let levels: Vec<Level> = [
+                Level::Umo,
+                Level::Requester,
+                Level::Subscriber,
+                Level::Dependent,
+                Level::Event,
+            ]
+            .into_iter()
+            .filter(|l| has_dep || *l != Level::Dependent)
+            .collect();
+            (
+                Just(req),
+                (
+                    proptest::option::of(select(ActionCode::ALL)),
+                    proptest::option::of(text()),
+                    proptest::option::of(code()),
+                    proptest::option::of(any::<bool>()),
+                ),
+                certification(),
+                proptest::option::of(quantity_strategy()),
+                proptest::option::of(text()),
+                proptest::collection::vec(trace(TraceType::Current), 0..=1),
+                proptest::collection::vec(select(levels).prop_flat_map(|l| reject(l, None)), 0..=3),
+                proptest::collection::vec(text(), 0..=2),
+                line_strats,
+                (date(), proptest::option::of(select(&["18", "19"][..]))),
+            )
+        })
+        .prop_map(
+            |(
+                req,
+                (action, cert, reason, ssop),
+                certification,
+                approved_quantity,
+                admin,
+                traces,
+                mut rejects,
+                messages,
+                mut lines,
+                (date, ttype),
+            )| {
+                let order = |l: &Level| {
+                    [
+                        Level::Umo,
+                        Level::Requester,
+                        Level::Subscriber,
+                        Level::Dependent,
+                        Level::Event,
+                    ]
+                    .iter()
+                    .position(|x| x == l)
+                };
+                rejects.sort_by_key(|r| order(&r.level));
+                for l in &mut lines {
+                    l.status = match (l.action, l.rejects.is_empty()) {
+                        (Some(a), _) => a.into(),
+                        (None, false) => Status::Rejected,
+                        (None, true) => action.map_or(Status::ContactPayer, Status::from),
+                    };
+                }
+                let status = overall_status(action, &lines, &rejects);
+                let decision = Decision {
+                    status,
+                    action,
+                    certification_number: action.and(cert),
+                    reason: action.and(reason),
+                    second_surgical_opinion: action.and(ssop),
+                    certification,
+                    approved_quantity,
+                    administrative_reference: admin,
+                    trace_numbers: traces,
+                    rejects,
+                    messages,
+                    lines,
+                };
+                let mut r = AuthorizationResponse::answering(&req, decision);
+                r.created_date = Some(date);
+                r.created_time = Some(Time::parse("1045").unwrap());
+                r.transaction_type = ttype.map(|t| Code::parse(t).unwrap());
+                r
+            },
+        )
+}
