@@ -127,17 +127,72 @@ pub enum AckCode {
 }
 
 /// One problem: what, where, the offending value, and a plain-English message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// Patient data never leaves through an issue's text: where the location holds it (the
+/// subscriber and dependent loops, DMG, INS, MSG), `Display` and serialization withhold the
+/// value and cut it out of the message. The field itself keeps it for the acknowledgement
+/// returned to the sender, who sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issue {
     pub severity: Severity,
     /// A stable machine-readable code (`isa_layout`, `required_element_missing`...).
     pub code: &'static str,
     pub location: Location,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
     pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ack: Option<AckCode>,
+}
+
+const WITHHELD: &str = "[withheld: patient data]";
+
+impl Location {
+    /// Whether this place holds patient data (names, member ids, birth dates, addresses,
+    /// free text).
+    pub fn holds_patient_data(&self) -> bool {
+        let in_loop = |l: &str| self.loop_id.as_deref().is_some_and(|x| x.starts_with(l));
+        in_loop("2010C")
+            || in_loop("2010D")
+            || matches!(self.segment_id.as_deref(), Some("DMG" | "INS" | "MSG"))
+    }
+}
+
+impl Issue {
+    /// The message as it may be shown or logged.
+    pub fn public_message(&self) -> String {
+        match &self.value {
+            Some(v) if !v.trim().is_empty() && self.location.holds_patient_data() => {
+                self.message.replace(v.trim(), WITHHELD)
+            }
+            _ => self.message.clone(),
+        }
+    }
+    /// The value as it may be shown or logged.
+    pub fn public_value(&self) -> Option<&str> {
+        match &self.value {
+            Some(_) if self.location.holds_patient_data() => Some(WITHHELD),
+            Some(v) => Some(v.as_str()),
+            None => None,
+        }
+    }
+}
+
+impl Serialize for Issue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let n = 4 + usize::from(self.value.is_some()) + usize::from(self.ack.is_some());
+        let mut st = s.serialize_struct("Issue", n)?;
+        st.serialize_field("severity", &self.severity)?;
+        st.serialize_field("code", self.code)?;
+        st.serialize_field("location", &self.location)?;
+        if let Some(v) = self.public_value() {
+            st.serialize_field("value", v)?;
+        }
+        st.serialize_field("message", &self.public_message())?;
+        if let Some(a) = &self.ack {
+            st.serialize_field("ack", a)?;
+        }
+        st.end()
+    }
 }
 
 impl Issue {
@@ -183,10 +238,14 @@ impl fmt::Display for Issue {
         write!(
             f,
             "{sev} [{}] {}: {}",
-            self.code, self.location, self.message
+            self.code,
+            self.location,
+            self.public_message()
         )?;
-        if let Some(v) = &self.value {
-            write!(f, " (value {v:?})")?;
+        match self.public_value() {
+            Some(WITHHELD) => write!(f, " (value {WITHHELD})")?,
+            Some(v) => write!(f, " (value {v:?})")?,
+            None => {}
         }
         Ok(())
     }
@@ -216,5 +275,45 @@ impl fmt::Display for X12Error {
             write!(f, "{issue}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patient_values_are_withheld_from_text() {
+        let loc = Location {
+            loop_id: Some("2010C".into()),
+            segment_id: Some("NM1".into()),
+            element: Some(9),
+            ..Location::default()
+        };
+        let i = Issue::error(
+            "invalid_value",
+            loc,
+            "NM109: invalid member id \"SYN123\": too short",
+        )
+        .value("SYN123");
+        let shown = i.to_string();
+        assert!(!shown.contains("SYN123"), "{shown}");
+        let json = serde_json::to_string(&i).unwrap();
+        assert!(!json.contains("SYN123"), "{json}");
+        assert_eq!(
+            i.value.as_deref(),
+            Some("SYN123"),
+            "kept for the acknowledgement"
+        );
+        let payer = Issue::error(
+            "invalid_code",
+            Location {
+                loop_id: Some("2010A".into()),
+                ..Location::default()
+            },
+            "bad PI",
+        )
+        .value("PAYER1");
+        assert!(payer.to_string().contains("PAYER1"));
     }
 }
