@@ -39,12 +39,7 @@ pub fn envelope_settings(a: &EnvelopeArgs) -> Result<EnvelopeSettings, String> {
     })
 }
 
-pub(crate) fn looks_like_x12(data: &[u8]) -> bool {
-    let t = data.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(data);
-    t.iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .is_some_and(|i| t[i..].starts_with(b"ISA"))
-}
+pub(crate) use crate::x12::syntax::looks_like_x12;
 
 /// Reads requests from our JSON: one request, an array of them, or `translate --to json` output.
 pub fn requests_from_json(data: &[u8]) -> Result<Vec<AuthorizationRequest>, String> {

@@ -129,12 +129,7 @@ impl Item {
     }
 }
 
-fn looks_like_x12(data: &[u8]) -> bool {
-    let t = data.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(data);
-    t.iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .is_some_and(|i| t[i..].starts_with(b"ISA"))
-}
+use crate::x12::syntax::looks_like_x12;
 
 /// Cuts a received file into items, in a fixed order (278s, then 999 transaction sets, then
 /// TA1s), so a resumed ingest finds the same positions.

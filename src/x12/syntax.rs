@@ -213,6 +213,15 @@ fn check_delimiters(d: &Delimiters, loc: &Location) -> Result<(), Box<Issue>> {
     Ok(())
 }
 
+/// Whether the input is an X12 interchange: after an optional byte-order mark and white space,
+/// it starts with `ISA`.
+pub fn looks_like_x12(data: &[u8]) -> bool {
+    let t = data.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(data);
+    t.iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .is_some_and(|i| t[i..].starts_with(b"ISA"))
+}
+
 /// A segment borrowed from the input: no copy, no allocation.
 #[derive(Debug, Clone, Copy)]
 pub struct Segment<'a> {
