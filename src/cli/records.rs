@@ -292,7 +292,7 @@ fn row_line(r: &RequestRow) -> String {
 
 fn day_ms(s: &str, what: &str) -> Result<i64, String> {
     Clock::parse(s)
-        .map(|c| c.now_ms)
+        .map(|c| c.now_ms())
         .map_err(|e| format!("--{what}: {e}"))
 }
 

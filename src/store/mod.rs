@@ -6,6 +6,7 @@
 //! `tracking`, which hands the store a list of [`Write`]s to apply in one transaction.
 //! Every statement is written once with `$N` parameters (SQLite reads `$N` as numbered).
 
+mod group;
 mod rows;
 
 use std::str::FromStr;
@@ -63,6 +64,8 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// When set, `apply` hands its writes to the group committer (see `group.rs`).
+    group: Option<group::Group>,
 }
 
 /// Describes a database URL without its password (for messages).
@@ -127,7 +130,11 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", redact_url(&url))))?;
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            group: None,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -209,7 +216,45 @@ impl Store {
 
     /// Applies `writes` in order in one transaction: all of them or none.
     pub async fn apply(&self, writes: &[Write]) -> Result<Vec<Applied>> {
+        if let Some(g) = &self.group {
+            return g.apply(writes.to_vec()).await;
+        }
         let mut tx = self.begin_write().await?;
+        let out = Self::apply_in(&mut tx, writes).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// The same store, whose `apply` calls are committed in groups: writes arriving while a
+    /// commit is under way wait and then share the next transaction (one fsync for many
+    /// callers). Each caller still gets its own all-or-nothing result: when a group fails, its
+    /// write sets are applied again one by one. Needs a Tokio runtime.
+    pub fn with_group_commit(&self, max_sets: usize) -> Store {
+        let plain = Store {
+            group: None,
+            ..self.clone()
+        };
+        Store {
+            group: Some(group::Group::spawn(plain, max_sets.max(1))),
+            ..self.clone()
+        }
+    }
+
+    /// Applies several write sets in one transaction (all or nothing).
+    pub(crate) async fn apply_sets(&self, sets: &[Vec<Write>]) -> Result<Vec<Vec<Applied>>> {
+        let mut tx = self.begin_write().await?;
+        let mut out = Vec::with_capacity(sets.len());
+        for writes in sets {
+            out.push(Self::apply_in(&mut tx, writes).await?);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn apply_in(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        writes: &[Write],
+    ) -> Result<Vec<Applied>> {
         let mut out = Vec::with_capacity(writes.len());
         let mut i = 0;
         while i < writes.len() {
@@ -227,7 +272,7 @@ impl Store {
                             _ => None,
                         })
                         .collect();
-                    rows::insert_events(&mut tx, &evs).await?;
+                    rows::insert_events(tx, &evs).await?;
                 }
                 Write::Decision(_) if run > 1 => {
                     let ds: Vec<NewDecision> = writes[i..i + run]
@@ -237,7 +282,7 @@ impl Store {
                             _ => None,
                         })
                         .collect();
-                    rows::insert_decisions(&mut tx, &ds).await?;
+                    rows::insert_decisions(tx, &ds).await?;
                 }
                 Write::Item(_) if run > 1 => {
                     let items: Vec<NewItem> = writes[i..i + run]
@@ -247,10 +292,10 @@ impl Store {
                             _ => None,
                         })
                         .collect();
-                    rows::insert_items(&mut tx, &items).await?;
+                    rows::insert_items(tx, &items).await?;
                 }
                 w => {
-                    out.push(rows::apply_one(&mut tx, w).await?);
+                    out.push(rows::apply_one(tx, w).await?);
                     i += 1;
                     continue;
                 }
@@ -258,7 +303,6 @@ impl Store {
             out.extend(std::iter::repeat_n(Applied::Done, run));
             i += run;
         }
-        tx.commit().await?;
         Ok(out)
     }
 

@@ -36,7 +36,7 @@ impl Tracker {
     /// authorizations past their end date; returns what needs attention today.
     pub async fn attention(&self) -> Result<Attention> {
         let today = self.clock.today().to_string();
-        let now = self.clock.now_ms;
+        let now = self.clock.now_ms();
         let mut raise: Vec<NewAlert> = Vec::new();
         let mut writes: Vec<Write> = Vec::new();
         let mut expired = Vec::new();

@@ -99,7 +99,7 @@ pub async fn seed(t: &Tracker, run: &str, count: usize) -> Result<Vec<u8>> {
             link_kind: None,
             body: serde_json::to_string(&r).map_err(invalid)?,
             created_by: "bench".into(),
-            at: t.clock.now_ms,
+            at: t.clock.now_ms(),
         }));
         batch.push(t.event(
             Some(&id),

@@ -642,7 +642,7 @@ impl Tracker {
                 } else {
                     "applying".into()
                 },
-                at: self.clock.now_ms,
+                at: self.clock.now_ms(),
             });
             self.store.apply(&writes).await?;
             applied = to;
@@ -800,7 +800,7 @@ impl Tracker {
             reference: out.reference.clone(),
             detail: out.detail.clone(),
             body,
-            at: self.clock.now_ms,
+            at: self.clock.now_ms(),
         }));
         Ok((writes, out))
     }
@@ -884,7 +884,7 @@ impl Tracker {
         let start = certified.iter().filter_map(|l| l.start_date.clone()).min();
         let end = certified.iter().filter_map(|l| l.end_date.clone()).max();
         let d = &resp.decision;
-        let now = self.clock.now_ms;
+        let now = self.clock.now_ms();
         writes.push(Write::Decision(NewDecision {
             key: uuid::Uuid::new_v4().to_string(),
             request_id: row.id.clone(),
@@ -978,7 +978,7 @@ impl Tracker {
                 id: id.clone(),
                 expected_status: from.as_str().into(),
                 status: Some(to.as_str().into()),
-                at: self.clock.now_ms,
+                at: self.clock.now_ms(),
                 ..Default::default()
             }));
             writes.push(self.event(

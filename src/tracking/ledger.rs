@@ -200,7 +200,7 @@ impl Tracker {
             id: row.id.clone(),
             expected_status: row.status.clone(),
             expected_updated_at: Some(row.updated_at),
-            at: self.clock.now_ms,
+            at: self.clock.now_ms(),
             ..Default::default()
         };
         let today = self.clock.today().to_string();
@@ -240,7 +240,7 @@ impl Tracker {
             writes.push(Write::VoidService {
                 id: c,
                 reason: "corrected".into(),
-                at: self.clock.now_ms,
+                at: self.clock.now_ms(),
             });
             services.retain(|s| s.id != c);
         }
@@ -301,7 +301,7 @@ impl Tracker {
             flag: violation.clone(),
             corrects_id: corrects,
             actor: actor.to_owned(),
-            at: self.clock.now_ms,
+            at: self.clock.now_ms(),
         }));
         let service_index = writes.len() - 1;
         writes.push(self.event(
@@ -400,14 +400,14 @@ impl Tracker {
             id: row.id.clone(),
             expected_status: row.status.clone(),
             expected_updated_at: Some(row.updated_at),
-            at: self.clock.now_ms,
+            at: self.clock.now_ms(),
             ..Default::default()
         };
         let mut writes = vec![
             Write::VoidService {
                 id: service_id,
                 reason: reason.to_owned(),
-                at: self.clock.now_ms,
+                at: self.clock.now_ms(),
             },
             self.event(
                 Some(&row.id),

@@ -45,43 +45,53 @@ pub enum TrackingError {
 
 pub type Result<T> = std::result::Result<T, TrackingError>;
 
-/// The time the rules use: the system clock, or a fixed instant (for tests and replays).
+/// The time the rules use: the system clock (read at each use, for a long-running service), or
+/// a fixed instant (for tests and replays).
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
-    pub now_ms: i64,
+    fixed: Option<i64>,
 }
 
 impl Clock {
     pub fn system() -> Clock {
-        Clock {
-            now_ms: crate::store::now_ms(),
-        }
+        Clock { fixed: None }
+    }
+
+    /// A clock stopped at `ms` (Unix milliseconds).
+    pub fn fixed(ms: i64) -> Clock {
+        Clock { fixed: Some(ms) }
+    }
+
+    /// Now, in Unix milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        self.fixed.unwrap_or_else(crate::store::now_ms)
     }
 
     /// `YYYY-MM-DD` (midnight UTC) or RFC 3339.
     pub fn parse(s: &str) -> std::result::Result<Clock, String> {
         if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
             let t = d.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
-            return Ok(Clock {
-                now_ms: t.timestamp_millis(),
-            });
+            return Ok(Clock::fixed(t.timestamp_millis()));
         }
         chrono::DateTime::parse_from_rfc3339(s)
-            .map(|t| Clock {
-                now_ms: t.timestamp_millis(),
-            })
+            .map(|t| Clock::fixed(t.timestamp_millis()))
             .map_err(|_| format!("time {s:?}: use YYYY-MM-DD or RFC 3339"))
     }
 
     pub fn today(&self) -> crate::domain::Date {
-        crate::domain::Date::from_days_since_epoch(self.now_ms.div_euclid(86_400_000))
+        Self::date_of(self.now_ms())
+    }
+
+    fn date_of(ms: i64) -> crate::domain::Date {
+        crate::domain::Date::from_days_since_epoch(ms.div_euclid(86_400_000))
             .unwrap_or_else(|_| crate::domain::Date::new(2000, 1, 1).expect("valid"))
     }
 
     pub fn stamp(&self) -> Stamp {
-        let rem = self.now_ms.rem_euclid(86_400_000) / 1000;
+        let now = self.now_ms();
+        let rem = now.rem_euclid(86_400_000) / 1000;
         Stamp {
-            date: self.today(),
+            date: Self::date_of(now),
             hour: (rem / 3600) as u8,
             minute: ((rem % 3600) / 60) as u8,
         }
@@ -242,7 +252,7 @@ impl Tracker {
     }
 
     fn now(&self) -> i64 {
-        self.clock.now_ms
+        self.clock.now_ms()
     }
 
     pub async fn set_policy(&mut self, policy: Policy) -> Result<()> {
