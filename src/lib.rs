@@ -4,6 +4,7 @@ pub mod domain;
 pub mod fhir;
 pub mod payers;
 pub mod report;
+pub mod server;
 pub mod store;
 pub mod synth;
 pub mod tracking;

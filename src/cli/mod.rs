@@ -2,6 +2,7 @@
 
 mod pascmd;
 mod records;
+mod service;
 mod streamout;
 mod x12cmd;
 
@@ -149,6 +150,8 @@ enum Command {
     },
     #[command(flatten)]
     Tracking(records::Command),
+    #[command(flatten)]
+    Service(service::Command),
 }
 
 /// Reads a file, or standard input for `-`.
@@ -238,6 +241,7 @@ pub fn run() -> ExitCode {
             &output,
         ),
         Command::Tracking(c) => records::run(c),
+        Command::Service(c) => service::run(c),
     };
     match result {
         Ok(code) => code,

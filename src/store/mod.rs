@@ -699,6 +699,24 @@ impl Store {
         Ok(out)
     }
 
+    // ---- service health -----------------------------------------------------------------
+
+    /// One round trip to the database (readiness).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Records by status (for metrics).
+    pub async fn status_counts(&self) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query("SELECT status, COUNT(*) FROM requests GROUP BY status ORDER BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
+            .collect()
+    }
+
     // ---- alerts -------------------------------------------------------------------------
 
     pub async fn open_alerts(&self) -> Result<Vec<AlertRow>> {

@@ -402,15 +402,14 @@ impl Tracker {
             ));
         }
         let scoped = format!("records.create:{key}");
-        if let Some(id) = self.store.idempotent_result(&scoped).await? {
-            return Ok((id, false));
-        }
+        // Written first and read only on a conflict: a new key (the common case) costs no
+        // read, and the unique key decides between racing callers.
         match self
             .create_linked(request, actor, None, None, Some(&scoped))
             .await
         {
             Ok(id) => Ok((id, true)),
-            // Another caller with the same key won the race: theirs is the record.
+            // The key exists (an earlier call, or a racing one): that call's record it is.
             Err(TrackingError::Store(StoreError::Conflict(_))) => {
                 match self.store.idempotent_result(&scoped).await? {
                     Some(id) => Ok((id, false)),

@@ -1,0 +1,134 @@
+//! The service commands: `serve` (the gateway) and `bench-serve` (the intake benchmark).
+//! Wiring only: the service is in `server`, the rules in `tracking`.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the gateway: REST API, outbox worker, alerts; with no payer directory, every payer
+    /// is the built-in mock payer (so a request is approved end to end on a fresh machine).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "PRIORAUTH_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// The records database: sqlite://PATH or postgres://USER@HOST/DB.
+        #[arg(long, env = "PRIORAUTH_DB", default_value = "sqlite://priorauth.db")]
+        db: String,
+        /// The payer directory (TOML); without it the built-in mock payer answers every payer.
+        #[arg(long, env = "PRIORAUTH_PAYERS")]
+        payers: Option<std::path::PathBuf>,
+        /// Rules for the built-in mock payer (see fixtures/mock-payer/rules.toml).
+        #[arg(long)]
+        mock_rules: Option<std::path::PathBuf>,
+        /// Requests go through the internal approval chain before they can be submitted.
+        #[arg(long, env = "PRIORAUTH_APPROVAL_CHAIN")]
+        approval_chain: bool,
+        /// Do not run the outbox worker in this process.
+        #[arg(long)]
+        no_worker: bool,
+        /// Outbox poll interval when idle, in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        poll_ms: u64,
+        /// How often the alert rules run, in seconds.
+        #[arg(long, default_value_t = 300)]
+        alerts_every_secs: u64,
+    },
+    /// Benchmark intake: requests/s and p50/p99 of `POST /v1/authorizations` (validated,
+    /// durably stored, group commit) beside a naive one-insert-per-request floor, same run.
+    BenchServe {
+        /// The database for our API: sqlite://PATH or postgres://...
+        #[arg(long, default_value = "sqlite:///tmp/priorauth-bench-serve.db")]
+        db: String,
+        /// The database for the naive floor (default: next to --db for SQLite, the same
+        /// database for PostgreSQL).
+        #[arg(long)]
+        floor_db: Option<String>,
+        #[arg(long, default_value_t = 5000)]
+        requests: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(c: Command) -> Result<ExitCode, String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    match c {
+        Command::Serve {
+            listen,
+            db,
+            payers,
+            mock_rules,
+            approval_chain,
+            no_worker,
+            poll_ms,
+            alerts_every_secs,
+        } => {
+            crate::server::serve::init_logging();
+            let opts = crate::server::serve::ServeOptions {
+                listen,
+                db,
+                payers,
+                mock_rules,
+                api: crate::server::ApiConfig {
+                    approval_chain,
+                    ..Default::default()
+                },
+                worker: !no_worker,
+                poll_ms: poll_ms.max(10),
+                alerts_every: std::time::Duration::from_secs(alerts_every_secs.max(1)),
+                ..Default::default()
+            };
+            rt.block_on(crate::server::serve::serve(opts, |addr, mock| {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "listening on http://{addr}");
+                if let Some(m) = mock {
+                    let _ = writeln!(out, "built-in mock payer on http://{m} (no payer directory given)");
+                }
+                let _ = out.flush();
+            }))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchServe {
+            db,
+            floor_db,
+            requests,
+            concurrency,
+            json,
+        } => {
+            let floor = floor_db.unwrap_or_else(|| {
+                if db.starts_with("sqlite:") {
+                    format!("{db}-floor")
+                } else {
+                    db.clone()
+                }
+            });
+            let r = rt.block_on(crate::server::bench::intake(
+                &floor,
+                &db,
+                requests,
+                concurrency.max(1),
+            ))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?);
+            } else {
+                println!("database {} , {} clients", r.database, r.concurrency);
+                for l in [&r.naive, &r.ours] {
+                    println!(
+                        "{:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>8.2} ms  errors {}  {}",
+                        l.per_second, l.p50_ms, l.p99_ms, l.max_ms, l.errors, l.name
+                    );
+                }
+                println!("ratio ours/naive: {:.2}x", r.ratio);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

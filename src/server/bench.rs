@@ -1,0 +1,274 @@
+//! The intake benchmark: accepted requests per second (validated, durably stored, 201) with
+//! p50/p99 latency, for our API (group commit) beside a naive floor measured in the same run on
+//! the same database: a bare axum handler that inserts one row per request in its own
+//! transaction (one fsync each). Clients, servers and database share the machine, so the
+//! ratio is what to read, not the absolute figures.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use serde::Serialize;
+use sqlx::any::AnyPoolOptions;
+
+use super::{ApiConfig, AppState};
+use crate::payers::{PayerConfig, PayerDirectory};
+use crate::tracking::{Clock, Tracker};
+
+const SAMPLE: &str = include_str!("../../fixtures/requests/mri-lumbar-outpatient.json");
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadResult {
+    pub name: String,
+    pub requests: usize,
+    pub errors: usize,
+    pub seconds: f64,
+    pub per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IntakeReport {
+    pub database: String,
+    pub concurrency: usize,
+    pub naive: LoadResult,
+    pub ours: LoadResult,
+    /// ours.per_second / naive.per_second.
+    pub ratio: f64,
+}
+
+/// Request bodies: the sample with a distinct submitter reference each.
+fn bodies(n: usize, tag: &str) -> Arc<Vec<String>> {
+    let v: serde_json::Value = serde_json::from_str(SAMPLE).expect("the sample request is JSON");
+    Arc::new(
+        (0..n)
+            .map(|i| {
+                let mut r = v.clone();
+                r["submitter_reference"] = serde_json::json!(format!("{tag}{i:08}"));
+                r.to_string()
+            })
+            .collect(),
+    )
+}
+
+/// `concurrency` clients, each sending its share of `bodies` one after another.
+pub async fn drive(
+    name: &str,
+    url: &str,
+    bodies: Arc<Vec<String>>,
+    concurrency: usize,
+    idempotency: Option<&str>,
+) -> LoadResult {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .unwrap_or_default();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..concurrency {
+        let http = http.clone();
+        let url = url.to_owned();
+        let bodies = bodies.clone();
+        let key = idempotency.map(str::to_owned);
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0usize;
+            let mut i = c;
+            while i < bodies.len() {
+                let t = Instant::now();
+                let mut req = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(bodies[i].clone());
+                if let Some(k) = &key {
+                    req = req.header("Idempotency-Key", format!("{k}-{i}"));
+                }
+                match req.send().await {
+                    Ok(r) if r.status() == StatusCode::CREATED => {
+                        let _ = r.bytes().await;
+                    }
+                    _ => errors += 1,
+                }
+                lat.push(t.elapsed());
+                i += concurrency;
+            }
+            (lat, errors)
+        }));
+    }
+    let mut lat: Vec<Duration> = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        if let Ok((l, e)) = t.await {
+            lat.extend(l);
+            errors += e;
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    lat.sort();
+    let pct = |p: f64| -> f64 {
+        if lat.is_empty() {
+            return 0.0;
+        }
+        let i = ((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1;
+        lat[i].as_secs_f64() * 1000.0
+    };
+    LoadResult {
+        name: name.to_owned(),
+        requests: lat.len(),
+        errors,
+        seconds,
+        per_second: (lat.len() - errors) as f64 / seconds,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        max_ms: lat.last().map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0),
+    }
+}
+
+async fn serve_on(app: Router) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(addr)
+}
+
+/// The floor: one INSERT, one transaction, one fsync per request; no validation.
+async fn naive(url: &str) -> Result<SocketAddr, String> {
+    sqlx::any::install_default_drivers();
+    let sqlite = url.starts_with("sqlite:");
+    let url = if sqlite && !url.contains("mode=") {
+        format!("{url}?mode=rwc")
+    } else {
+        url.to_owned()
+    };
+    let pool = AnyPoolOptions::new()
+        .max_connections(if sqlite { 1 } else { 4 })
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if sqlite {
+                    for p in [
+                        "PRAGMA journal_mode = WAL",
+                        "PRAGMA synchronous = FULL",
+                        "PRAGMA busy_timeout = 10000",
+                    ] {
+                        sqlx::query(p).execute(&mut *conn).await?;
+                    }
+                }
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await
+        .map_err(|e| format!("naive floor: cannot open the database: {e}"))?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS bench_naive_intake (id TEXT PRIMARY KEY, body TEXT NOT NULL, at BIGINT NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .map_err(|e| format!("naive floor: {e}"))?;
+    async fn insert(State(pool): State<sqlx::AnyPool>, body: Bytes) -> StatusCode {
+        let id = uuid::Uuid::new_v4().to_string();
+        let body = String::from_utf8_lossy(&body).into_owned();
+        let r = sqlx::query("INSERT INTO bench_naive_intake (id, body, at) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(body)
+            .bind(crate::store::now_ms())
+            .execute(&pool)
+            .await;
+        if r.is_ok() {
+            StatusCode::CREATED
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    }
+    let app = Router::new()
+        .route("/intake", post(insert))
+        .with_state(pool);
+    serve_on(app).await.map_err(|e| e.to_string())
+}
+
+/// Our intake on `url`: the full router with group commit.
+pub async fn ours(url: &str) -> Result<(SocketAddr, Arc<AppState>), String> {
+    let mut tracker = Tracker::open(url, Clock::system())
+        .await
+        .map_err(|e| e.to_string())?;
+    tracker.store = tracker.store.with_group_commit(512);
+    tracker.policy.approval.clear();
+    let state = Arc::new(AppState {
+        tracker: Arc::new(tracker),
+        directory: Arc::new(PayerDirectory::single(PayerConfig::core(
+            "*",
+            "http://127.0.0.1:9/core",
+        ))),
+        config: ApiConfig::default(),
+        metrics: Default::default(),
+        outbox_wake: Default::default(),
+    });
+    let addr = serve_on(super::router(state.clone()))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((addr, state))
+}
+
+/// Runs both, `requests` each, with `concurrency` clients; a warm-up of 1/10 first.
+pub async fn intake(
+    naive_url: &str,
+    ours_url: &str,
+    requests: usize,
+    concurrency: usize,
+) -> Result<IntakeReport, String> {
+    let floor = naive(naive_url).await?;
+    let (addr, _state) = ours(ours_url).await?;
+    let warm = (requests / 10).max(10);
+    drive(
+        "warm-up",
+        &format!("http://{floor}/intake"),
+        bodies(warm, "WN"),
+        concurrency,
+        None,
+    )
+    .await;
+    drive(
+        "warm-up",
+        &format!("http://{addr}/v1/authorizations"),
+        bodies(warm, "WO"),
+        concurrency,
+        Some("warm"),
+    )
+    .await;
+    let naive = drive(
+        "naive floor (one insert + fsync per request)",
+        &format!("http://{floor}/intake"),
+        bodies(requests, "NV"),
+        concurrency,
+        None,
+    )
+    .await;
+    let ours = drive(
+        "priorauth intake (validated, record + version + event + idempotency key, group commit)",
+        &format!("http://{addr}/v1/authorizations"),
+        bodies(requests, "OU"),
+        concurrency,
+        Some("run"),
+    )
+    .await;
+    Ok(IntakeReport {
+        database: crate::store::redact_url(ours_url),
+        concurrency,
+        ratio: if naive.per_second > 0.0 {
+            ours.per_second / naive.per_second
+        } else {
+            0.0
+        },
+        naive,
+        ours,
+    })
+}

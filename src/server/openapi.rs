@@ -1,0 +1,323 @@
+//! The OpenAPI 3.1 document, generated from the route table below and from the domain types'
+//! JSON Schemas (schemars), committed as `schemas/openapi.json` (a test fails when it is stale)
+//! and served at `/openapi.json`. A test also sends a request to every route listed here, so the
+//! document cannot name an endpoint the router does not have.
+
+use serde_json::{Map, Value, json};
+
+/// One documented operation.
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    /// A component schema name for the JSON body, if any.
+    pub body: Option<&'static str>,
+    /// Status codes with their meaning, and an optional response component schema.
+    pub responses: &'static [(u16, &'static str, Option<&'static str>)],
+}
+
+const ERR: Option<&str> = Some("Error");
+
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "post",
+        path: "/v1/authorizations",
+        summary: "Create an authorization record (draft) from the internal request JSON. Send an Idempotency-Key header to make retries safe.",
+        body: Some("AuthorizationRequest"),
+        responses: &[
+            (201, "Created: id and status", Some("Created")),
+            (200, "An earlier call with the same Idempotency-Key created it", Some("Created")),
+            (400, "The body is not JSON", ERR),
+            (422, "The request is not valid (field names where), or no payer route", ERR),
+        ],
+    },
+    Route {
+        method: "get",
+        path: "/v1/authorizations",
+        summary: "List records, optionally by ?status=",
+        body: None,
+        responses: &[(200, "Records", None), (400, "Unknown status", ERR)],
+    },
+    Route {
+        method: "get",
+        path: "/v1/authorizations/{id}",
+        summary: "A record with its status, versions, decisions, remaining units per line, services, alerts and history",
+        body: None,
+        responses: &[(200, "The record", Some("Record")), (404, "No such record", ERR)],
+    },
+    Route {
+        method: "put",
+        path: "/v1/authorizations/{id}",
+        summary: "Modify a draft or denied/rejected request: the body becomes its next version",
+        body: Some("AuthorizationRequest"),
+        responses: &[
+            (200, "New version", Some("Moved")),
+            (409, "Not modifiable in its status", ERR),
+            (422, "Invalid request", ERR),
+        ],
+    },
+    Route {
+        method: "get",
+        path: "/v1/authorizations/{id}/request",
+        summary: "The current version of the request",
+        body: None,
+        responses: &[
+            (200, "The request", Some("AuthorizationRequest")),
+            (404, "No such record", ERR),
+        ],
+    },
+    Route {
+        method: "post",
+        path: "/v1/authorizations/{id}/review",
+        summary: "Send a draft into the internal approval chain (or to ready when no step applies)",
+        body: None,
+        responses: &[
+            (200, "Moved", Some("Moved")),
+            (403, "The actor's role may not", ERR),
+            (409, "Illegal in its status", ERR),
+        ],
+    },
+    Route {
+        method: "post",
+        path: "/v1/authorizations/{id}/approve",
+        summary: "The reviewer of the current step approves (optional reason)",
+        body: Some("Reason"),
+        responses: &[
+            (200, "Moved", Some("Moved")),
+            (403, "Not this step's role", ERR),
+            (409, "Illegal in its status", ERR),
+        ],
+    },
+    Route {
+        method: "post",
+        path: "/v1/authorizations/{id}/deny",
+        summary: "The reviewer sends the request back to the clinician (reason required)",
+        body: Some("Reason"),
+        responses: &[
+            (200, "Moved", Some("Moved")),
+            (400, "No reason", ERR),
+            (409, "Illegal in its status", ERR),
+        ],
+    },
+    Route {
+        method: "post",
+        path: "/v1/authorizations/{id}/cancel",
+        summary: "Cancel a record that is not closed (reason required)",
+        body: Some("Reason"),
+        responses: &[(200, "Cancelled", Some("Moved")), (409, "Illegal in its status", ERR)],
+    },
+    Route {
+        method: "post",
+        path: "/v1/authorizations/{id}/submit",
+        summary: "Queue the request for its payer; the outbox sends it (with the approval chain off, a draft goes straight through)",
+        body: None,
+        responses: &[
+            (202, "Queued: committed before the first byte is sent", None),
+            (200, "Already with the payer or decided: nothing sent again", None),
+            (409, "Not ready (the approval chain is on)", ERR),
+            (422, "No route to its payer", ERR),
+        ],
+    },
+    Route {
+        method: "post",
+        path: "/v1/authorizations/{id}/services",
+        summary: "Record a delivered service against the authorization (counts units down)",
+        body: Some("Service"),
+        responses: &[
+            (201, "Recorded (or flagged, under the flag policy)", None),
+            (409, "Refused: outside the authorization, with the reason", ERR),
+        ],
+    },
+    Route {
+        method: "get",
+        path: "/v1/alerts",
+        summary: "Evaluate the alert rules now (renewals, late payers, expiries) and list open alerts",
+        body: None,
+        responses: &[(200, "Open alerts", None)],
+    },
+    Route {
+        method: "post",
+        path: "/v1/inbound",
+        summary: "Answers pushed by a payer or clearinghouse: X12 278/999/TA1 or PAS JSON; stored before read, applied to the records",
+        body: None,
+        responses: &[(200, "What became of each item", None), (400, "Empty body", ERR)],
+    },
+    Route {
+        method: "get",
+        path: "/v1/outbox",
+        summary: "Messages to payers (?state=queued|sending|delivered|answered|refused|dead) with attempts and the last error",
+        body: None,
+        responses: &[(200, "Messages", None), (400, "Unknown state", ERR)],
+    },
+    Route {
+        method: "post",
+        path: "/v1/outbox/{id}/retry",
+        summary: "Send a dead-lettered message again (a person fixed the cause)",
+        body: None,
+        responses: &[
+            (200, "Queued again", None),
+            (404, "No such message", ERR),
+            (409, "Not dead", ERR),
+        ],
+    },
+    Route {
+        method: "get",
+        path: "/healthz",
+        summary: "The process is up",
+        body: None,
+        responses: &[(200, "ok", None)],
+    },
+    Route {
+        method: "get",
+        path: "/readyz",
+        summary: "The store answers",
+        body: None,
+        responses: &[(200, "ready", None), (503, "not ready", ERR)],
+    },
+    Route {
+        method: "get",
+        path: "/metrics",
+        summary: "Prometheus text metrics",
+        body: None,
+        responses: &[(200, "text/plain; version=0.0.4", None)],
+    },
+    Route {
+        method: "get",
+        path: "/openapi.json",
+        summary: "This document",
+        body: None,
+        responses: &[(200, "OpenAPI 3.1", None)],
+    },
+];
+
+/// Moves a schemars root schema's `$defs` into `defs` and points its references there.
+fn lift(mut schema: Value, defs: &mut Map<String, Value>) -> Value {
+    if let Some(Value::Object(d)) = schema.as_object_mut().and_then(|o| o.remove("$defs")) {
+        for (k, v) in d {
+            defs.insert(k, v);
+        }
+    }
+    if let Some(o) = schema.as_object_mut() {
+        o.remove("$schema");
+    }
+    schema
+}
+
+fn rewrite_refs(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if let Some(Value::String(r)) = o.get_mut("$ref")
+                && let Some(rest) = r.strip_prefix("#/$defs/")
+            {
+                *r = format!("#/components/schemas/{rest}");
+            }
+            o.values_mut().for_each(rewrite_refs);
+        }
+        Value::Array(a) => a.iter_mut().for_each(rewrite_refs),
+        _ => {}
+    }
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let mut schemas = Map::new();
+    let request = lift(crate::domain::request_schema(), &mut schemas);
+    schemas.insert("AuthorizationRequest".into(), request);
+    schemas.insert(
+        "Error".into(),
+        json!({
+            "type": "object", "required": ["error"],
+            "properties": {"error": {"type": "object", "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "description": "Stable machine-readable code"},
+                    "message": {"type": "string"},
+                    "field": {"type": "string", "description": "The JSON path or header at fault"}}}}
+        }),
+    );
+    schemas.insert(
+        "Created".into(),
+        json!({"type": "object", "required": ["id", "status", "created"],
+            "properties": {"id": {"type": "string"}, "status": {"type": "string"},
+                "created": {"type": "boolean"}}}),
+    );
+    schemas.insert(
+        "Moved".into(),
+        json!({"type": "object", "required": ["id", "status"],
+            "properties": {"id": {"type": "string"}, "status": {"type": "string"},
+                "version": {"type": "integer"}}}),
+    );
+    schemas.insert(
+        "Reason".into(),
+        json!({"type": "object", "additionalProperties": false,
+            "properties": {"reason": {"type": "string"}}}),
+    );
+    schemas.insert(
+        "Service".into(),
+        json!({"type": "object", "additionalProperties": false, "required": ["code", "units", "date"],
+            "properties": {"code": {"type": "string"}, "units": {"type": ["number", "string"]},
+                "date": {"type": "string", "format": "date"}, "provider": {"type": "string"},
+                "corrects": {"type": "integer", "description": "Service id this one replaces"}}}),
+    );
+    schemas.insert(
+        "Record".into(),
+        json!({"type": "object", "required": ["id", "status"],
+            "properties": {"id": {"type": "string"}, "status": {"type": "string"},
+                "decisions": {"type": "array"}, "lines": {"type": "array"},
+                "services": {"type": "array"}, "history": {"type": "array"},
+                "alerts": {"type": "array"}}}),
+    );
+    let mut paths = Map::new();
+    for r in ROUTES {
+        let mut op = Map::new();
+        op.insert("summary".into(), json!(r.summary));
+        let mut params = vec![];
+        if r.path.contains("{id}") {
+            params.push(json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}));
+        }
+        if r.method == "post" && r.path == "/v1/authorizations" {
+            params.push(json!({"name": "Idempotency-Key", "in": "header", "required": false,
+                "schema": {"type": "string", "maxLength": 255}}));
+        }
+        if r.path.starts_with("/v1/") {
+            params.push(json!({"name": "X-Actor", "in": "header", "required": false,
+                "description": "The actor (with a role) this call acts as",
+                "schema": {"type": "string"}}));
+        }
+        if !params.is_empty() {
+            op.insert("parameters".into(), Value::Array(params));
+        }
+        if let Some(b) = r.body {
+            op.insert(
+                "requestBody".into(),
+                json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{b}")}}}}),
+            );
+        }
+        let mut responses = Map::new();
+        for (code, desc, schema) in r.responses {
+            let mut resp = json!({ "description": desc });
+            if let Some(s) = schema {
+                resp["content"] = json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{s}")}}});
+            }
+            responses.insert(code.to_string(), resp);
+        }
+        op.insert("responses".into(), Value::Object(responses));
+        let entry = paths
+            .entry(r.path.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Some(o) = entry.as_object_mut() {
+            o.insert(r.method.to_owned(), Value::Object(op));
+        }
+    }
+    let mut doc = json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "priorauth-gateway",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Electronic prior authorization: records, the approval chain, submission to payers (X12 278 over CAQH CORE, batch, Da Vinci PAS), decisions, delivered services and alerts."
+        },
+        "paths": Value::Object(paths),
+        "components": {"schemas": Value::Object(schemas)},
+    });
+    rewrite_refs(&mut doc);
+    doc
+}

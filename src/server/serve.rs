@@ -1,0 +1,217 @@
+//! `priorauth serve`: the store (group commit), the payer directory (or, with none configured,
+//! the built-in mock payer on a loopback port), the outbox worker, the batch pick-up, the alert
+//! runs, and the HTTP API, until SIGINT / SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::{ApiConfig, AppState};
+use crate::outbox::{Worker, WorkerOptions, default_owner};
+use crate::payers::{PayerConfig, PayerDirectory, RetryPolicy};
+use crate::tracking::{Clock, Tracker};
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub db: String,
+    /// The payer directory; none: every payer goes to the built-in mock payer.
+    pub payers: Option<PathBuf>,
+    /// Rules for the built-in mock payer (approve everything when absent).
+    pub mock_rules: Option<PathBuf>,
+    pub api: ApiConfig,
+    /// Run the outbox worker in this process (several processes may on PostgreSQL).
+    pub worker: bool,
+    /// How often the outbox is polled when nobody pokes it.
+    pub poll_ms: u64,
+    /// How often the alert rules run.
+    pub alerts_every: Duration,
+    /// Write sets committed together at most.
+    pub group_commit: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            db: "sqlite://priorauth.db".into(),
+            payers: None,
+            mock_rules: None,
+            api: ApiConfig::default(),
+            worker: true,
+            poll_ms: 1_000,
+            alerts_every: Duration::from_secs(300),
+            group_commit: 512,
+        }
+    }
+}
+
+/// Tracing to stderr as JSON lines (`PRIORAUTH_LOG` filters, default `info`). Log lines carry
+/// routes, ids, payer ids, states and durations, never bodies or patient data.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PRIORAUTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_current_span(false)
+        .try_init();
+}
+
+/// Runs the gateway; `on_listen` hears the bound address (and the mock payer's, when built in)
+/// once the listener is open.
+pub async fn serve(
+    opts: ServeOptions,
+    on_listen: impl FnOnce(SocketAddr, Option<SocketAddr>),
+) -> Result<(), String> {
+    let mut tracker = Tracker::open(&opts.db, Clock::system())
+        .await
+        .map_err(|e| format!("cannot open the records store: {e}"))?;
+    tracker.store = tracker.store.with_group_commit(opts.group_commit);
+    if !opts.api.approval_chain {
+        tracker.policy.approval.clear();
+    }
+    if tracker
+        .store
+        .actor_role(&opts.api.default_actor)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_none()
+    {
+        tracker
+            .set_actor(&opts.api.default_actor, "clinician", "serve")
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", opts.listen))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("listener: {e}"))?;
+
+    let (directory, mock) = match &opts.payers {
+        Some(path) => (
+            PayerDirectory::load(path).map_err(|e| e.to_string())?,
+            None,
+        ),
+        None => {
+            let rules = match &opts.mock_rules {
+                Some(p) => crate::mockpayer::Rules::load(p).map_err(|e| e.to_string())?,
+                None => crate::mockpayer::Rules::default(),
+            };
+            let notify = format!("http://{addr}/v1/inbound");
+            let (mock_addr, _handle) = crate::mockpayer::spawn(
+                rules,
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                Some(notify),
+            )
+            .await
+            .map_err(|e| format!("cannot start the built-in mock payer: {e}"))?;
+            let mut cfg = PayerConfig::core("*", &format!("http://{mock_addr}/core"));
+            // A local simulator: retry quickly.
+            cfg.retry = RetryPolicy {
+                initial_backoff_ms: 200,
+                max_backoff_ms: 5_000,
+                retransmit_min_ms: 1_000,
+                inquire_every_ms: 2_000,
+                ..RetryPolicy::default()
+            };
+            cfg.timeout_ms = 10_000;
+            (PayerDirectory::single(cfg), Some(mock_addr))
+        }
+    };
+    for rule in directory.renewal_rules() {
+        tracker.policy.renewal.insert(0, rule);
+    }
+    let directory = Arc::new(directory);
+    let tracker = Arc::new(tracker);
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let http = crate::transport::http_client();
+    let factory: crate::outbox::TransportFactory =
+        Arc::new(move |cfg: &PayerConfig| crate::transport::for_payer(cfg, &http));
+    let mut options = WorkerOptions::new(default_owner());
+    options.poll_ms = opts.poll_ms;
+    let worker = Worker::new(&tracker, directory.clone(), factory, options);
+    let wake = worker.notifier();
+    let mut tasks = Vec::new();
+    if opts.worker {
+        let w = worker.clone();
+        let rx = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = w.run(rx).await {
+                tracing::error!(error = %e, "outbox worker stopped");
+            }
+        }));
+    }
+    {
+        let t = tracker.clone();
+        let mut rx = stop_rx.clone();
+        let every = opts.alerts_every;
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = rx.changed() => break,
+                }
+                match t.attention().await {
+                    Ok(a) => tracing::info!(open = a.alerts.len(), expired = a.expired.len(), "alerts run"),
+                    Err(e) => tracing::warn!(error = %e, "alerts run failed"),
+                }
+            }
+        }));
+    }
+
+    let state = Arc::new(AppState {
+        tracker,
+        directory,
+        config: opts.api.clone(),
+        metrics: Default::default(),
+        outbox_wake: wake,
+    });
+    tracing::info!(
+        listen = %addr,
+        db = %crate::store::redact_url(&opts.db),
+        mock_payer = ?mock,
+        worker = opts.worker,
+        "priorauth serve started"
+    );
+    on_listen(addr, mock);
+    let app = super::router(state);
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server: {e}"));
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+    }
+    result
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}
