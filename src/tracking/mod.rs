@@ -727,6 +727,7 @@ impl Tracker {
                     trace_number: trace,
                     raw: raw.clone(),
                     at: self.now(),
+                    outbox: None,
                 }),
                 Write::ChangeRequest(c),
                 self.event(
