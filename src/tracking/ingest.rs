@@ -529,7 +529,7 @@ impl Tracker {
         &self,
         data: &[u8],
         source: &str,
-        progress: &mut dyn FnMut(i64, i64),
+        progress: &mut (dyn FnMut(i64, i64) + Send),
     ) -> Result<IngestReport> {
         let hash = sha256_hex(data);
         let format = if looks_like_x12(data) {

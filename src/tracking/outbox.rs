@@ -393,6 +393,45 @@ impl Tracker {
         Ok(())
     }
 
+    /// A 278 response picked up from a batch folder (inbound message `inbound_id`) answers
+    /// the record's delivered submissions: they become `answered`. Returns how many.
+    pub async fn outbox_answered_later(&self, request_id: &str, inbound_id: i64) -> Result<usize> {
+        let mut n = 0;
+        for m in self.store.outbox_for(request_id).await? {
+            if m.state != "delivered" || m.operation != "submit" {
+                continue;
+            }
+            let c = OutboxChange {
+                id: m.id,
+                expected_state: "delivered".into(),
+                state: "answered".into(),
+                answered_at: Some(self.now()),
+                inbound_message_id: Some(inbound_id),
+                at: self.now(),
+                ..Default::default()
+            };
+            match self
+                .store
+                .apply(&[
+                    Write::Outbox(c),
+                    self.outbox_event(
+                        &m,
+                        ACTOR,
+                        "outbox_answered",
+                        "answered",
+                        Some(format!("batch answer, inbound message {inbound_id}")),
+                    ),
+                ])
+                .await
+            {
+                Ok(_) => n += 1,
+                Err(StoreError::Conflict(_)) => {} // another process marked it
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(n)
+    }
+
     /// Handed over (a batch folder); the answer arrives later by another path.
     pub async fn outbox_delivered(&self, m: &OutboxRow) -> Result<()> {
         self.store
