@@ -2,6 +2,7 @@ pub mod bench;
 pub mod cli;
 pub mod domain;
 pub mod fhir;
+pub mod outbox;
 pub mod payers;
 pub mod report;
 pub mod server;

@@ -150,3 +150,21 @@ pub fn response_bundles(parameters: &Value) -> Vec<&Value> {
         .filter(|r| r["resourceType"] == "Bundle")
         .collect()
 }
+
+/// The `Claim/$inquire` request for a request sent before: its request Bundle with the inquiry
+/// profiles (the same identifier, parties, trace numbers and items, so the payer matches it to
+/// the authorization it holds).
+pub fn inquiry_bundle(req: &AuthorizationRequest) -> Bundle {
+    let mut b = super::request::bundle_from_request(req);
+    b.meta = Some(json!({"profile": [format!(
+        "{}/StructureDefinition/profile-pas-inquiry-request-bundle",
+        super::PAS
+    )]}));
+    if let Some(Resource::Claim(c)) = b.entry.first_mut().and_then(|e| e.resource.as_mut()) {
+        c.meta = Some(json!({"profile": [format!(
+            "{}/StructureDefinition/profile-claim-inquiry",
+            super::PAS
+        )]}));
+    }
+    b
+}

@@ -7,6 +7,7 @@
 //! Every statement is written once with `$N` parameters (SQLite reads `$N` as numbered).
 
 mod group;
+mod outbox;
 mod rows;
 
 use std::str::FromStr;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, ConnectOptions, Row};
 
+pub use outbox::OUTBOX_STATES;
 pub use rows::*;
 
 /// A store error: the database's message, with what we were doing.
@@ -56,6 +58,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "append_only_events",
         include_str!("migrations/0002_append_only.sqlite.sql"),
         include_str!("migrations/0002_append_only.postgres.sql"),
+    ),
+    (
+        3,
+        "outbox",
+        include_str!("migrations/0003_outbox.sql"),
+        include_str!("migrations/0003_outbox.sql"),
     ),
 ];
 

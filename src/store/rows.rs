@@ -447,6 +447,104 @@ pub struct NewOutbound {
     pub trace_number: Option<String>,
     pub raw: Vec<u8>,
     pub at: i64,
+    /// Queue it in the outbox (same transaction): a worker sends it to the payer.
+    pub outbox: Option<NewOutbox>,
+}
+
+/// An outbox entry for an outbound message: who gets it, how, and from when.
+#[derive(Debug, Clone)]
+pub struct NewOutbox {
+    pub payer: String,
+    /// `x12-core`, `x12-batch` or `fhir-pas`.
+    pub format: String,
+    /// `submit` or `inquire`.
+    pub operation: String,
+    /// The CORE PayloadID (a UUID), kept for every retransmit.
+    pub payload_id: String,
+    pub next_attempt_at: i64,
+}
+
+pub(crate) const OUTBOX_COLUMNS: &str = "id, request_id, payer, format, operation, payload_id, \
+    state, attempts, claims, retransmit, next_attempt_at, lease_owner, lease_until, last_error, \
+    last_attempt_at, answered_at, inbound_message_id, created_at, updated_at";
+
+/// One outbox message (its bytes are the outbound message's `raw`, never rewritten).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutboxRow {
+    /// The outbound message id.
+    pub id: i64,
+    pub request_id: Option<String>,
+    pub payer: String,
+    pub format: String,
+    pub operation: String,
+    pub payload_id: String,
+    /// `queued`, `sending`, `delivered`, `answered`, `refused` or `dead`.
+    pub state: String,
+    /// Sends begun (each recorded before its first byte).
+    pub attempts: i64,
+    /// Leases taken; a worker's writes name the lease they hold.
+    pub claims: i64,
+    /// The next send repeats bytes that may have reached the payer.
+    pub retransmit: bool,
+    pub next_attempt_at: i64,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_attempt_at: Option<i64>,
+    pub answered_at: Option<i64>,
+    pub inbound_message_id: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl OutboxRow {
+    pub(crate) fn from_row(r: &AnyRow) -> Result<Self> {
+        Ok(OutboxRow {
+            id: get(r, 0)?,
+            request_id: get(r, 1)?,
+            payer: get(r, 2)?,
+            format: get(r, 3)?,
+            operation: get(r, 4)?,
+            payload_id: get(r, 5)?,
+            state: get(r, 6)?,
+            attempts: get(r, 7)?,
+            claims: get(r, 8)?,
+            retransmit: get::<i64>(r, 9)? != 0,
+            next_attempt_at: get(r, 10)?,
+            lease_owner: get(r, 11)?,
+            lease_until: get(r, 12)?,
+            last_error: get(r, 13)?,
+            last_attempt_at: get(r, 14)?,
+            answered_at: get(r, 15)?,
+            inbound_message_id: get(r, 16)?,
+            created_at: get(r, 17)?,
+            updated_at: get(r, 18)?,
+        })
+    }
+}
+
+/// A change of an outbox message, applied only while it is in `expected_state` and, when
+/// `lease` is given, while that lease (owner, claim number) is still the message's: a worker
+/// that lost its lease gets a conflict instead of overwriting the new owner's result.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxChange {
+    pub id: i64,
+    pub expected_state: String,
+    pub lease: Option<(String, i64)>,
+    pub state: String,
+    pub next_attempt_at: Option<i64>,
+    pub last_error: Option<String>,
+    /// Clears `last_error` (a person's retry).
+    pub clear_error: bool,
+    pub retransmit: Option<bool>,
+    /// A send begins now: attempts + 1, `last_attempt_at` = `at`.
+    pub begin_attempt: bool,
+    pub reset_attempts: bool,
+    /// Keeps the lease (state `sending`) until then; any other state drops the lease.
+    pub lease_until: Option<i64>,
+    pub answered_at: Option<i64>,
+    pub inbound_message_id: Option<i64>,
+    pub at: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -487,6 +585,8 @@ pub enum Write {
         at: i64,
     },
     Outbound(NewOutbound),
+    /// Moves an outbox message (conditional: see [`OutboxChange`]).
+    Outbox(OutboxChange),
     Item(NewItem),
     /// Moves a received file's progress forward: only from `from_applied` (so two ingests of
     /// the same file cannot both apply a chunk), to `state`.
@@ -686,7 +786,79 @@ pub(crate) async fn apply_one(tx: &mut Transaction<'static, Any>, w: &Write) -> 
             .bind(o.at)
             .fetch_one(&mut **tx)
             .await?;
-            Ok(Applied::Id(get(&r, 0)?))
+            let id: i64 = get(&r, 0)?;
+            if let Some(q) = &o.outbox {
+                sqlx::query(
+                    "INSERT INTO outbox (id, request_id, payer, format, operation, payload_id, \
+                     state, attempts, claims, retransmit, next_attempt_at, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, 0, 0, $7, $8, $8)",
+                )
+                .bind(id)
+                .bind(o.request_id.clone())
+                .bind(&q.payer)
+                .bind(&q.format)
+                .bind(&q.operation)
+                .bind(&q.payload_id)
+                .bind(q.next_attempt_at)
+                .bind(o.at)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Ok(Applied::Id(id))
+        }
+        Write::Outbox(c) => {
+            let (owner, claim) = match &c.lease {
+                Some((o, n)) => (Some(o.clone()), Some(*n)),
+                None => (None, None),
+            };
+            let r = sqlx::query(
+                "UPDATE outbox SET state = $3, \
+                 next_attempt_at = COALESCE($4, next_attempt_at), \
+                 last_error = CASE WHEN $5 = 1 THEN NULL ELSE COALESCE($6, last_error) END, \
+                 retransmit = COALESCE($7, retransmit), \
+                 attempts = CASE WHEN $8 = 1 THEN 0 ELSE attempts + $9 END, \
+                 last_attempt_at = CASE WHEN $9 = 1 THEN $10 ELSE last_attempt_at END, \
+                 lease_owner = CASE WHEN $3 = 'sending' THEN lease_owner ELSE NULL END, \
+                 lease_until = CASE WHEN $3 = 'sending' THEN COALESCE($11, lease_until) \
+                 ELSE NULL END, \
+                 answered_at = COALESCE($12, answered_at), \
+                 inbound_message_id = COALESCE($13, inbound_message_id), \
+                 updated_at = $10 \
+                 WHERE id = $1 AND state = $2 AND ($14 IS NULL OR lease_owner = $14) \
+                 AND ($15 IS NULL OR claims = $15)",
+            )
+            .bind(c.id)
+            .bind(&c.expected_state)
+            .bind(&c.state)
+            .bind(c.next_attempt_at)
+            .bind(i64::from(c.clear_error))
+            .bind(c.last_error.clone())
+            .bind(c.retransmit.map(i64::from))
+            .bind(i64::from(c.reset_attempts))
+            .bind(i64::from(c.begin_attempt))
+            .bind(c.at)
+            .bind(c.lease_until)
+            .bind(c.answered_at)
+            .bind(c.inbound_message_id)
+            .bind(owner.clone())
+            .bind(claim)
+            .execute(&mut **tx)
+            .await?;
+            if r.rows_affected() != 1 {
+                return Err(StoreError::Conflict(match owner {
+                    Some(o) => format!(
+                        "outbox message {} is no longer leased to {o} (claim {}): another \
+                         worker took it over",
+                        c.id,
+                        claim.unwrap_or(0)
+                    ),
+                    None => format!(
+                        "outbox message {} is no longer {} (changed concurrently, or missing)",
+                        c.id, c.expected_state
+                    ),
+                }));
+            }
+            Ok(Applied::Done)
         }
         Write::Item(i) => {
             insert_items(tx, std::slice::from_ref(i)).await?;

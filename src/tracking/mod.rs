@@ -9,6 +9,7 @@ pub mod bench;
 pub mod ingest;
 pub mod ledger;
 pub mod lifecycle;
+pub mod outbox;
 pub mod policy;
 pub mod report;
 
@@ -676,8 +677,10 @@ impl Tracker {
         Ok(row.version + 1)
     }
 
-    /// Sends a ready record to the payer: the 278 is written with control numbers from the
-    /// store, kept as an outbound message, and the record becomes `submitted`, atomically.
+    /// Sends a ready record to the payer by hand: the 278 is written with control numbers from
+    /// the store, kept as an outbound message, and the record becomes `submitted`, atomically;
+    /// the caller hands the bytes over (`records submit`). Nothing is queued in the outbox:
+    /// [`Tracker::submit_to`] queues the message for the outbox worker instead.
     pub async fn submit(
         &self,
         id: &str,
@@ -699,27 +702,7 @@ impl Tracker {
             )));
         }
         let request = self.body(id).await?;
-        // One interchange, one group, one transaction set: reserved durably up front (a number
-        // taken and then not used is skipped, never reused).
-        let partner = settings.partner();
-        let max = crate::x12::writer::ControlKind::Interchange.max() as i64;
-        let mut reserved = [0i64; 3];
-        for (slot, kind) in reserved
-            .iter_mut()
-            .zip(["interchange", "group", "transaction"])
-        {
-            *slot = self.store.next_control_number(&partner, kind, max).await?;
-        }
-        let controls = Recording::new(Reserved(reserved));
-        let raw = tx278::encode_request(&request, settings, &controls, self.clock.stamp())
-            .map_err(|e| TrackingError::Invalid(format!("cannot write the 278: {e}")))?;
-        let used = controls.used();
-        let trace = request
-            .event
-            .trace_numbers
-            .iter()
-            .find(|t| t.kind == TraceType::Current)
-            .map(|t| t.reference.as_str().to_owned());
+        let (raw, used, trace) = self.write_278(&request, settings).await?;
         let mut c = self.change(&row, Some(State::Submitted));
         c.submitted_at = Some(self.now());
         self.store
@@ -736,6 +719,7 @@ impl Tracker {
                     trace_number: trace,
                     raw: raw.clone(),
                     at: self.now(),
+                    outbox: None,
                 }),
                 Write::ChangeRequest(c),
                 self.event(
@@ -756,6 +740,29 @@ impl Tracker {
             ])
             .await?;
         Ok(raw)
+    }
+
+    /// Writes the 278 of `request` with control numbers reserved durably up front (one
+    /// interchange, one group, one transaction set; a number taken and then not used is
+    /// skipped, never reused). Returns the bytes, the numbers used and the current trace number.
+    pub(crate) async fn write_278(
+        &self,
+        request: &AuthorizationRequest,
+        settings: &EnvelopeSettings,
+    ) -> Result<(Vec<u8>, Used, Option<String>)> {
+        let partner = settings.partner();
+        let max = crate::x12::writer::ControlKind::Interchange.max() as i64;
+        let mut reserved = [0i64; 3];
+        for (slot, kind) in reserved
+            .iter_mut()
+            .zip(["interchange", "group", "transaction"])
+        {
+            *slot = self.store.next_control_number(&partner, kind, max).await?;
+        }
+        let controls = Recording::new(Reserved(reserved));
+        let raw = tx278::encode_request(request, settings, &controls, self.clock.stamp())
+            .map_err(|e| TrackingError::Invalid(format!("cannot write the 278: {e}")))?;
+        Ok((raw, controls.used(), current_trace(request)))
     }
 
     /// Cancels a record that is not closed.
@@ -886,6 +893,19 @@ impl Tracker {
             record,
         })
     }
+}
+
+/// The control numbers an interchange used: ISA13, GS06, ST02.
+pub(crate) type Used = (Option<i64>, Option<i64>, Option<i64>);
+
+/// The current trace number (TRN02 of a TRN01 1) of a request.
+pub(crate) fn current_trace(request: &AuthorizationRequest) -> Option<String> {
+    request
+        .event
+        .trace_numbers
+        .iter()
+        .find(|t| t.kind == TraceType::Current)
+        .map(|t| t.reference.as_str().to_owned())
 }
 
 /// Control numbers reserved in the store beforehand: one of each kind.
