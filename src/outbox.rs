@@ -517,6 +517,31 @@ impl Worker {
                         return Err(e);
                     }
                 };
+                // An answer that is about another request (wrong trace or control numbers)
+                // does not answer this one: kept as received, and this one is sent again.
+                let ours = |i: &crate::tracking::ingest::ItemOutcome| {
+                    i.request_id.is_some() && i.request_id == m.request_id
+                };
+                if m.request_id.is_some()
+                    && !report.already_ingested
+                    && !report.items.is_empty()
+                    && !report.items.iter().any(ours)
+                {
+                    let outcomes: Vec<&str> =
+                        report.items.iter().map(|i| i.outcome.as_str()).collect();
+                    let why = format!(
+                        "the payer's answer (inbound message {}) does not match this request: {}",
+                        report.message_id,
+                        outcomes.join(", ")
+                    );
+                    if m.attempts >= max {
+                        t.outbox_dead(&m, &why).await?;
+                        return Ok(Outcome::Dead);
+                    }
+                    let next = now.saturating_add(ms(retry.backoff(m.attempts as u32, true)));
+                    t.outbox_reschedule(&m, next, &why, true).await?;
+                    return Ok(Outcome::Rescheduled);
+                }
                 t.outbox_answered(&m, report.message_id, &a.detail).await?;
                 Ok(Outcome::Answered)
             }
