@@ -3,6 +3,8 @@
 //! and how to tell "never delivered" from "outcome unknown" from "refused"; it never reads the
 //! message beyond what its envelope needs, and never logs a body.
 
+pub mod core;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
