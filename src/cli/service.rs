@@ -49,6 +49,12 @@ pub enum Command {
         requests: usize,
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
+        /// Also measure end-to-end decisions/s against the mock payer (x12-core or fhir-pas).
+        #[arg(long)]
+        e2e: Option<String>,
+        /// Requests for the end-to-end run.
+        #[arg(long, default_value_t = 1000)]
+        e2e_requests: usize,
         #[arg(long)]
         json: bool,
     },
@@ -101,6 +107,8 @@ pub fn run(c: Command) -> Result<ExitCode, String> {
             floor_db,
             requests,
             concurrency,
+            e2e,
+            e2e_requests,
             json,
         } => {
             let floor = floor_db.unwrap_or_else(|| {
@@ -127,6 +135,28 @@ pub fn run(c: Command) -> Result<ExitCode, String> {
                     );
                 }
                 println!("ratio ours/naive: {:.2}x", r.ratio);
+            }
+            if let Some(f) = e2e {
+                let format = crate::payers::Format::parse(&f)?;
+                let e2e_db = if db.starts_with("sqlite:") {
+                    format!("{db}-e2e")
+                } else {
+                    db.clone()
+                };
+                let e = rt.block_on(crate::server::bench::end_to_end(
+                    &e2e_db,
+                    format,
+                    e2e_requests,
+                    concurrency.max(1),
+                ))?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&e).map_err(|e| e.to_string())?);
+                } else {
+                    println!(
+                        "end to end ({}, {}): {} submitted, {} decided in {:.2} s: {:.0} decisions/s, submit->decision p50 {:.0} ms p99 {:.0} ms",
+                        e.format, e.database, e.submitted, e.decided, e.seconds, e.decisions_per_second, e.p50_ms, e.p99_ms
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -272,3 +272,189 @@ pub async fn intake(
         ours,
     })
 }
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EndToEndReport {
+    pub database: String,
+    pub format: String,
+    pub requests: usize,
+    pub concurrency: usize,
+    /// Creates and submits answered (201 + 202).
+    pub submitted: usize,
+    /// Records that reached their decision.
+    pub decided: usize,
+    pub seconds: f64,
+    pub decisions_per_second: f64,
+    /// From the record's submission to its decision (both stamped by the gateway).
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// End to end: `requests` records created and submitted through the API by `concurrency`
+/// clients, sent by the outbox to the mock payer (in process, over HTTP) in `format`, answered and
+/// applied; decisions per second over the whole run, latency from submission to decision.
+pub async fn end_to_end(
+    db: &str,
+    format: crate::payers::Format,
+    requests: usize,
+    concurrency: usize,
+) -> Result<EndToEndReport, String> {
+    let (mock, _h) = crate::mockpayer::spawn(
+        crate::mockpayer::Rules::default(),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        None,
+    )
+    .await
+    .map_err(|e| format!("mock payer: {e}"))?;
+    let path = match format {
+        crate::payers::Format::FhirPas => "fhir",
+        _ => "core",
+    };
+    let dir = std::env::temp_dir().join(format!("priorauth-bench-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let payers = dir.join("payers.toml");
+    std::fs::write(
+        &payers,
+        format!(
+            "[payers.\"*\"]\nformat = \"{}\"\nendpoint = \"http://{mock}/{path}\"\n",
+            format.as_str()
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        l.local_addr().map_err(|e| e.to_string())?.port()
+    };
+    let opts = super::serve::ServeOptions {
+        listen: SocketAddr::from(([127, 0, 0, 1], port)),
+        db: db.to_owned(),
+        payers: Some(payers),
+        poll_ms: 50,
+        ..Default::default()
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let r = super::serve::serve(opts, |addr, _| {
+            let _ = tx.send(addr);
+        })
+        .await;
+        if let Err(e) = r {
+            eprintln!("bench serve: {e}");
+        }
+    });
+    let addr = tokio::time::timeout(Duration::from_secs(30), rx)
+        .await
+        .map_err(|_| "the gateway did not start".to_string())?
+        .map_err(|_| "the gateway did not start".to_string())?;
+    let base = format!("http://{addr}");
+    let http = reqwest::Client::new();
+    let bodies = {
+        let v: serde_json::Value = serde_json::from_str(SAMPLE).map_err(|e| e.to_string())?;
+        Arc::new(
+            (0..requests)
+                .map(|i| {
+                    let mut r = v.clone();
+                    r["submitter_reference"] = serde_json::json!(format!("E2EB{i:08}"));
+                    r["event"]["trace_numbers"][0]["reference"] =
+                        serde_json::json!(format!("TRCB{i:08}"));
+                    r.to_string()
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    let started = Instant::now();
+    let mut tasks = vec![];
+    for c in 0..concurrency {
+        let http = http.clone();
+        let base = base.clone();
+        let bodies = bodies.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ok = 0usize;
+            let mut i = c;
+            while i < bodies.len() {
+                let created = http
+                    .post(format!("{base}/v1/authorizations"))
+                    .header("content-type", "application/json")
+                    .body(bodies[i].clone())
+                    .send()
+                    .await;
+                let id = match created {
+                    Ok(r) if r.status() == StatusCode::CREATED => r
+                        .json::<serde_json::Value>()
+                        .await
+                        .ok()
+                        .and_then(|v| v["id"].as_str().map(str::to_owned)),
+                    _ => None,
+                };
+                if let Some(id) = id
+                    && let Ok(r) = http
+                        .post(format!("{base}/v1/authorizations/{id}/submit"))
+                        .send()
+                        .await
+                    && r.status() == StatusCode::ACCEPTED
+                {
+                    ok += 1;
+                }
+                i += concurrency;
+            }
+            ok
+        }));
+    }
+    let mut submitted = 0;
+    for t in tasks {
+        submitted += t.await.unwrap_or(0);
+    }
+    // Wait for the decisions (or give up after a generous limit).
+    let limit = Duration::from_secs(60 + requests as u64 / 10);
+    let rows = loop {
+        let v: serde_json::Value = http
+            .get(format!("{base}/v1/authorizations"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let rows = v["records"].as_array().cloned().unwrap_or_default();
+        let decided = rows.iter().filter(|r| !r["decided_at"].is_null()).count();
+        if decided >= submitted || started.elapsed() > limit {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut lat: Vec<f64> = rows
+        .iter()
+        .filter_map(|r| Some((r["decided_at"].as_i64()? - r["submitted_at"].as_i64()?) as f64))
+        .collect();
+    let last = rows
+        .iter()
+        .filter_map(|r| r["decided_at"].as_i64())
+        .max()
+        .unwrap_or(0);
+    let first = rows
+        .iter()
+        .filter_map(|r| r["created_at"].as_i64())
+        .min()
+        .unwrap_or(0);
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        if lat.is_empty() {
+            0.0
+        } else {
+            lat[((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1]
+        }
+    };
+    let seconds = ((last - first).max(1)) as f64 / 1000.0;
+    Ok(EndToEndReport {
+        database: crate::store::redact_url(db),
+        format: format.as_str().to_owned(),
+        requests,
+        concurrency,
+        submitted,
+        decided: lat.len(),
+        seconds,
+        decisions_per_second: lat.len() as f64 / seconds,
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+    })
+}
