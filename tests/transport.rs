@@ -1065,3 +1065,53 @@ async fn batch_write_and_pick_up() {
     assert!(batch::pick_up(&dir.join("nope")).is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The shared X12 fixtures (synthetic TR3 examples), when present, travel through both envelope
+/// styles byte for byte.
+#[tokio::test]
+async fn core_shared_fixtures_round_trip_soap_and_mime() {
+    let shared = match std::env::var_os("PRIORAUTH_SHARED") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"),
+    };
+    let dir = shared.join("fixtures/x12");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        println!(
+            "SKIPPED: {} is not available; set PRIORAUTH_SHARED to the shared directory",
+            dir.display()
+        );
+        return;
+    };
+    let mut files: Vec<PathBuf> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "edi"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no .edi fixtures in {}", dir.display());
+    let (base, _) = core_server().await;
+    let creds = tempdir("core-fixtures");
+    let http = http_client();
+    for style in [CoreStyle::Soap, CoreStyle::Mime] {
+        let mut cfg = core_cfg(
+            &base,
+            if style == CoreStyle::Soap {
+                "/ok"
+            } else {
+                "/mime"
+            },
+        );
+        cfg.core_style = style;
+        if style == CoreStyle::Mime {
+            cfg.auth = Auth::CoreUsername {
+                username: secret_file(&creds, "user", "synthetic-user"),
+                password: secret_file(&creds, "pass", "mime-secret"),
+            };
+        }
+        let t = for_payer(&cfg, &http);
+        for f in &files {
+            let bytes = std::fs::read(f).unwrap();
+            let a = answered(send(&t, &cfg, Operation::Submit, &new_id(), &bytes).await);
+            assert_eq!(a.body, bytes, "{style:?} {}", f.display());
+        }
+    }
+}

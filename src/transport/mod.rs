@@ -223,3 +223,40 @@ pub(crate) fn clip(text: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let mut h = reqwest::header::HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert(reqwest::header::RETRY_AFTER, "120".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(120)));
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(600)).to_rfc2822();
+        h.insert(reqwest::header::RETRY_AFTER, later.parse().unwrap());
+        let d = retry_after(&h).unwrap().as_secs();
+        assert!((590..=600).contains(&d), "{d}");
+        h.insert(reqwest::header::RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn clip_drops_control_characters_and_cuts() {
+        assert_eq!(clip("a\nb\tc d"), "abc d");
+        let long = "x".repeat(400);
+        assert_eq!(clip(&long).len(), 303);
+    }
+
+    #[test]
+    fn batch_file_names_are_safe() {
+        assert_eq!(
+            batch::file_name("f81d4fae-7dec-11d0-a765-00a0c91e6bf6").unwrap(),
+            "f81d4fae-7dec-11d0-a765-00a0c91e6bf6.x12"
+        );
+        for bad in ["", "../x", "a/b", ".hidden", "a b"] {
+            assert!(batch::file_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}
