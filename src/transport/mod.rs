@@ -210,6 +210,35 @@ pub(crate) fn http_failure(e: &reqwest::Error, during: &str) -> SendError {
     }
 }
 
+/// The largest answer a transport reads (a 278 response or a PAS Bundle is far smaller).
+pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
+
+/// Reads a response body up to `MAX_RESPONSE_BYTES`; a larger or broken body leaves the
+/// outcome unknown (the request was delivered).
+pub(crate) async fn read_body(
+    mut resp: reqwest::Response,
+    during: &str,
+) -> Result<Vec<u8>, SendError> {
+    let too_big = || SendError::Unknown {
+        reason: format!("{during}: the answer is larger than {MAX_RESPONSE_BYTES} bytes"),
+        retry_after: None,
+    };
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+    {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| http_failure(&e, during))? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// Text from a payer (an envelope ErrorMessage, a fault reason) made safe for a reason string:
 /// control characters dropped, at most 300 characters.
 pub(crate) fn clip(text: &str) -> String {
