@@ -137,7 +137,9 @@ pub fn http_client() -> reqwest::Client {
 }
 
 /// The transport for a payer: CORE (SOAP or MIME), FHIR PAS or a batch folder. A payer whose
-/// `connect_timeout_ms` differs from the shared client's gets a client of its own.
+/// `connect_timeout_ms` differs from the shared client's gets a client of its own. Endpoint,
+/// credentials, ids and timeout are read from `Outgoing.payer` at each send, so a reloaded
+/// directory applies without a new transport (the FHIR token cache lives in the transport).
 pub fn for_payer(cfg: &PayerConfig, http: &reqwest::Client) -> Arc<dyn Transport> {
     let http = if cfg.connect_timeout() == DEFAULT_CONNECT_TIMEOUT {
         http.clone()
