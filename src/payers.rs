@@ -698,6 +698,28 @@ auth = { kind = "core-username", username = "alice", password = { env = "X" } }
     }
 
     #[test]
+    fn client_auth_defaults_to_basic_and_reads_body() {
+        let text = r#"
+[payers.A]
+format = "fhir-pas"
+endpoint = "https://fhir.payer.example/r4"
+auth = { kind = "client-credentials", token_url = "https://auth.example/token", client_id = "c", client_secret = { env = "S" } }
+
+[payers.B]
+format = "fhir-pas"
+endpoint = "https://fhir.payer.example/r4"
+auth = { kind = "client-credentials", token_url = "https://auth.example/token", client_id = "c", client_secret = { env = "S" }, client_auth = "body" }
+"#;
+        let d = PayerDirectory::parse(text, []).unwrap();
+        let auth = |id: &str| match &d.get(id).unwrap().auth {
+            Auth::ClientCredentials { client_auth, .. } => *client_auth,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(auth("A"), ClientAuth::Basic);
+        assert_eq!(auth("B"), ClientAuth::Body);
+    }
+
+    #[test]
     fn backoff_grows_and_respects_retransmit_floor() {
         let r = RetryPolicy {
             initial_backoff_ms: 100,

@@ -12,7 +12,7 @@ use tokio::sync::Mutex;
 use crate::payers::{Auth, ClientAuth, PayerConfig};
 use crate::transport::{
     Answer, BoxFuture, Delivery, Operation, Outgoing, SendError, Transport, clip, http_failure,
-    retry_after,
+    read_body, retry_after,
 };
 
 pub const FHIR_JSON: &str = "application/fhir+json";
@@ -255,10 +255,7 @@ impl FhirClient {
                 .map_err(|e| http_failure(&e, &format!("PAS {op}")))?;
             let status = resp.status().as_u16();
             let after = retry_after(resp.headers());
-            let body = resp
-                .bytes()
-                .await
-                .map_err(|e| http_failure(&e, &format!("PAS {op} response")))?;
+            let body = read_body(resp, &format!("PAS {op} response")).await?;
             tracing::info!(
                 payer = %cfg.id,
                 payload_id = msg.payload_id,

@@ -137,7 +137,9 @@ pub fn http_client() -> reqwest::Client {
 }
 
 /// The transport for a payer: CORE (SOAP or MIME), FHIR PAS or a batch folder. A payer whose
-/// `connect_timeout_ms` differs from the shared client's gets a client of its own.
+/// `connect_timeout_ms` differs from the shared client's gets a client of its own. Endpoint,
+/// credentials, ids and timeout are read from `Outgoing.payer` at each send, so a reloaded
+/// directory applies without a new transport (the FHIR token cache lives in the transport).
 pub fn for_payer(cfg: &PayerConfig, http: &reqwest::Client) -> Arc<dyn Transport> {
     let http = if cfg.connect_timeout() == DEFAULT_CONNECT_TIMEOUT {
         http.clone()
@@ -210,6 +212,35 @@ pub(crate) fn http_failure(e: &reqwest::Error, during: &str) -> SendError {
     }
 }
 
+/// The largest answer a transport reads (a 278 response or a PAS Bundle is far smaller).
+pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
+
+/// Reads a response body up to `MAX_RESPONSE_BYTES`; a larger or broken body leaves the
+/// outcome unknown (the request was delivered).
+pub(crate) async fn read_body(
+    mut resp: reqwest::Response,
+    during: &str,
+) -> Result<Vec<u8>, SendError> {
+    let too_big = || SendError::Unknown {
+        reason: format!("{during}: the answer is larger than {MAX_RESPONSE_BYTES} bytes"),
+        retry_after: None,
+    };
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+    {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| http_failure(&e, during))? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// Text from a payer (an envelope ErrorMessage, a fault reason) made safe for a reason string:
 /// control characters dropped, at most 300 characters.
 pub(crate) fn clip(text: &str) -> String {
@@ -222,4 +253,41 @@ pub(crate) fn clip(text: &str) -> String {
         out.push_str("...");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let mut h = reqwest::header::HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert(reqwest::header::RETRY_AFTER, "120".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(120)));
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(600)).to_rfc2822();
+        h.insert(reqwest::header::RETRY_AFTER, later.parse().unwrap());
+        let d = retry_after(&h).unwrap().as_secs();
+        assert!((590..=600).contains(&d), "{d}");
+        h.insert(reqwest::header::RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn clip_drops_control_characters_and_cuts() {
+        assert_eq!(clip("a\nb\tc d"), "abc d");
+        let long = "x".repeat(400);
+        assert_eq!(clip(&long).len(), 303);
+    }
+
+    #[test]
+    fn batch_file_names_are_safe() {
+        assert_eq!(
+            batch::file_name("f81d4fae-7dec-11d0-a765-00a0c91e6bf6").unwrap(),
+            "f81d4fae-7dec-11d0-a765-00a0c91e6bf6.x12"
+        );
+        for bad in ["", "../x", "a/b", ".hidden", "a b"] {
+            assert!(batch::file_name(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -8,7 +8,8 @@ use super::envelope::{
 };
 use crate::payers::{Auth, CoreStyle, PayerConfig};
 use crate::transport::{
-    Answer, BoxFuture, Delivery, Outgoing, SendError, Transport, clip, http_failure, retry_after,
+    Answer, BoxFuture, Delivery, Outgoing, SendError, Transport, clip, http_failure, read_body,
+    retry_after,
 };
 
 /// Sends X12 interchanges in the CORE real-time envelope to `PayerConfig.endpoint`.
@@ -76,10 +77,7 @@ impl CoreClient {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| http_failure(&e, "CORE response"))?;
+        let body = read_body(resp, "CORE response").await?;
         let outcome = outcome(
             cfg.core_style,
             status.as_u16(),
