@@ -739,3 +739,338 @@ fn the_binary_prints_the_bound_address_first() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\"new_authorizations\":0"), "{answer}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// CORE real time
+
+use priorauth::transport::core::envelope::{
+    CoreRequest, CoreResponse, Credentials, SoapReply, build_soap_request, decode_form_data,
+    encode_form_data, mime_request_parts, parse_mime_response, parse_soap_response, payload_type,
+};
+use priorauth::x12::tx278::{Message278, decode_all, encode_request};
+use priorauth::x12::writer::{EnvelopeSettings, MemoryControlNumbers, Stamp};
+
+/// A 278 request interchange for a fixture request (ISA13 from `control`).
+fn x12(name: &str, trace: &str, control: u64) -> String {
+    let bytes = encode_request(
+        &request(name, trace),
+        &EnvelopeSettings::default(),
+        &MemoryControlNumbers::starting_after(control - 1),
+        Stamp::now(),
+    )
+    .unwrap();
+    String::from_utf8(bytes).unwrap()
+}
+
+fn envelope(payload: String, payload_id: &str) -> CoreRequest {
+    CoreRequest::x12_278(payload_id, "PRIORAUTHGW", "SYNPLAN01", payload)
+}
+
+#[derive(Clone, Copy)]
+enum Style {
+    Soap,
+    Mime,
+}
+
+impl Mock {
+    async fn core_raw(
+        &self,
+        style: Style,
+        req: &CoreRequest,
+        creds: Option<&Credentials>,
+    ) -> reqwest::Response {
+        let (ct, body) = match style {
+            Style::Soap => (
+                "application/soap+xml; charset=utf-8".to_owned(),
+                build_soap_request(req, creds).into_bytes(),
+            ),
+            Style::Mime => encode_form_data(&mime_request_parts(req, creds)),
+        };
+        self.http
+            .post(format!("{}/core", self.base))
+            .header("content-type", ct)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn core(&self, style: Style, req: &CoreRequest) -> CoreResponse {
+        let r = self.core_raw(style, req, None).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        read_core(style, r).await
+    }
+}
+
+async fn read_core(style: Style, r: reqwest::Response) -> CoreResponse {
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = r.bytes().await.unwrap();
+    match style {
+        Style::Soap => match parse_soap_response(std::str::from_utf8(&body).unwrap()).unwrap() {
+            SoapReply::Response(c) => c,
+            SoapReply::Fault(f) => panic!("SOAP fault {f:?}"),
+        },
+        Style::Mime => parse_mime_response(&decode_form_data(&ct, &body).unwrap()).unwrap(),
+    }
+}
+
+fn response_278(c: &CoreResponse) -> AuthorizationResponse {
+    assert_eq!(c.error_code, "Success");
+    assert_eq!(c.payload_type, payload_type::X12_278_RESPONSE);
+    let d = decode_all(c.payload.as_deref().unwrap().as_bytes());
+    assert!(
+        !d.all_issues().any(|i| i.is_error()),
+        "{:?}",
+        d.all_issues().collect::<Vec<_>>()
+    );
+    match d.transactions[0].message.clone() {
+        Some(Message278::Response(r)) => *r,
+        other => panic!("not a 278 response: {other:?}"),
+    }
+}
+
+const PAYLOAD_1: &str = "5f0c6a0e-3b0e-4f43-9d2f-0a4c2d7e1a01";
+const PAYLOAD_2: &str = "5f0c6a0e-3b0e-4f43-9d2f-0a4c2d7e1a02";
+
+#[tokio::test]
+async fn core_soap_decides_by_rules_and_counts_a_retransmit_once() {
+    let m = start(LINE_RULES).await;
+    let req = request("physical-therapy-visits", "T-CORE-SOAP");
+    let env = envelope(
+        x12("physical-therapy-visits", "T-CORE-SOAP", 501),
+        PAYLOAD_1,
+    );
+    let c = m.core(Style::Soap, &env).await;
+    assert_eq!(c.payload_id, PAYLOAD_1);
+    let r = response_278(&c);
+    assert!(r.answers(&req), "the response echoes BHT03 and the TRN");
+    assert_eq!(r.decision.status, Status::PartiallyApproved);
+    assert_eq!(
+        r.decision.lines[0].action,
+        Some(ActionCode::CertifiedPartial)
+    );
+    assert_eq!(
+        r.decision.lines[0]
+            .approved_units
+            .as_ref()
+            .map(|u| u.as_str()),
+        Some("6")
+    );
+    assert_eq!(r.decision.lines[1].action, Some(ActionCode::Modified));
+    // Lines decided differently: no event-level HCR, the numbers are on the certified lines.
+    assert!(r.decision.action.is_none());
+    let cert = r.decision.lines[0].certification_number.clone();
+    assert!(cert.is_some());
+    assert_eq!(r.decision.lines[1].certification_number, cert);
+    // The same bytes again (a retransmit after an unknown outcome): same authorization.
+    let again = response_278(&m.core(Style::Soap, &env).await);
+    assert_eq!(again.decision.lines[0].certification_number, cert);
+    let s = m.stats().await;
+    assert_eq!(s["by_channel"]["core"]["requests"], 2);
+    assert_eq!(s["by_channel"]["core"]["new_authorizations"], 1);
+    assert_eq!(s["by_channel"]["core"]["retransmits"], 1);
+    let rec = m.received().await;
+    assert_eq!(rec[0]["channel"], "core");
+    assert_eq!(rec[0]["interchange_control"], "000000501");
+    assert_eq!(rec[0]["transaction_control"], "0501");
+    assert_eq!(rec[0]["payload_id"], PAYLOAD_1);
+    assert_eq!(rec[0]["submitter_reference"], "BHTT-CORE-SOAP");
+    assert_eq!(rec[0]["trace_numbers"][0], "9999999999:T-CORE-SOAP");
+    assert_eq!(rec[1]["outcome"], "retransmit");
+}
+
+#[tokio::test]
+async fn core_mime_deny_and_reject() {
+    let m = start(&format!(
+        "{LINE_RULES}\n[[rule]]\nmatch = {{ member = \"SYN000333444\" }}\naction = \"reject\"\naaa = \"75\"\nfollow_up = \"N\"\n"
+    ))
+    .await;
+    let c = m
+        .core(
+            Style::Mime,
+            &envelope(x12("mri-lumbar-outpatient", "T-CORE-MIME", 7), PAYLOAD_1),
+        )
+        .await;
+    let r = response_278(&c);
+    assert_eq!(r.decision.status, Status::Denied);
+    assert_eq!(r.decision.reason.as_ref().map(|c| c.as_str()), Some("0U"));
+    // The PT request's lines match the partial / modify rules first, so the member rule does
+    // not apply to them: a rule's position decides.
+    let c = m
+        .core(
+            Style::Mime,
+            &envelope(x12("physical-therapy-visits", "T-CORE-AAA", 8), PAYLOAD_2),
+        )
+        .await;
+    assert_eq!(response_278(&c).decision.status, Status::PartiallyApproved);
+}
+
+#[tokio::test]
+async fn core_reject_with_aaa_at_request_level() {
+    let m = start(
+        "[[rule]]\nmatch = { member = \"SYN000333444\", channel = \"core\" }\naction = \"reject\"\naaa = \"75\"\nfollow_up = \"resubmission_not_allowed\"\n",
+    )
+    .await;
+    let c = m
+        .core(
+            Style::Soap,
+            &envelope(x12("physical-therapy-visits", "T-CORE-AAA", 9), PAYLOAD_1),
+        )
+        .await;
+    let r = response_278(&c);
+    assert_eq!(r.decision.status, Status::Rejected);
+    assert_eq!(r.decision.rejects[0].level, Level::Event);
+    assert_eq!(
+        r.decision.rejects[0].reason.as_ref().map(|c| c.as_str()),
+        Some("75")
+    );
+    assert_eq!(
+        r.decision.rejects[0].follow_up,
+        Some(FollowUpAction::ResubmissionNotAllowed)
+    );
+}
+
+#[tokio::test]
+async fn core_undecodable_278_is_answered_with_a_999_reject() {
+    let m = start_with(Rules::default(), None).await;
+    let good = x12("mri-lumbar-outpatient", "T-CORE-999", 11);
+    // An unknown request category (UM01) makes the 278 undecodable.
+    let bad = good.replacen("UM*HS*", "UM*QQ*", 1);
+    assert_ne!(bad, good);
+    let c = m.core(Style::Soap, &envelope(bad, PAYLOAD_1)).await;
+    assert_eq!(c.error_code, "Success");
+    assert_eq!(c.payload_type, payload_type::X12_999_RESPONSE);
+    let payload = c.payload.unwrap();
+    let (acks, issues) = priorauth::x12::ack::parse_acks(payload.as_bytes());
+    assert!(issues.iter().all(|i| !i.is_error()), "{issues:?}");
+    assert_eq!(acks.len(), 1);
+    assert!(!acks[0].accepted());
+    assert!(payload.contains("IK5*R"), "{payload}");
+    let s = m.stats().await;
+    assert_eq!(s["new_authorizations"], 0);
+    assert_eq!(s["unreadable"], 1);
+}
+
+#[tokio::test]
+async fn core_envelope_problems_are_envelope_errors() {
+    let m = start("[core]\nusername = \"gateway\"\npassword = \"synthetic\"\n").await;
+    let env = envelope(x12("mri-lumbar-outpatient", "T-CORE-ENV", 12), PAYLOAD_1);
+    // No credentials: SOAP answers UnAuthorized, MIME answers 401.
+    let c = read_core(Style::Soap, m.core_raw(Style::Soap, &env, None).await).await;
+    assert_eq!(c.error_code, "UnAuthorized");
+    assert_eq!(
+        m.core_raw(Style::Mime, &env, None).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let creds = Credentials {
+        username: "gateway".into(),
+        password: "synthetic".into(),
+    };
+    // A PayloadID that is no UUID.
+    let mut bad = env.clone();
+    bad.payload_id = "not-a-uuid".into();
+    let c = read_core(
+        Style::Mime,
+        m.core_raw(Style::Mime, &bad, Some(&creds)).await,
+    )
+    .await;
+    assert_eq!(c.error_code, "PayloadIDIllegal");
+    // Neither SOAP nor MIME.
+    let r = m
+        .http
+        .post(format!("{}/core", m.base))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // With the credentials it is decided.
+    let c = read_core(
+        Style::Soap,
+        m.core_raw(Style::Soap, &env, Some(&creds)).await,
+    )
+    .await;
+    assert_eq!(response_278(&c).decision.status, Status::Approved);
+    assert_eq!(m.stats().await["new_authorizations"], 1);
+}
+
+#[tokio::test]
+async fn core_busy_creates_nothing_then_wrong_control_and_malformed() {
+    let m = start(
+        r#"
+        [[fault]]
+        kind = "core_busy"
+        times = 1
+
+        [[fault]]
+        kind = "wrong_control"
+        match = { procedure = "72148" }
+        times = 1
+
+        [[fault]]
+        kind = "malformed"
+        match = { channel = "core" }
+        times = 1
+        "#,
+    )
+    .await;
+    let req = request("mri-lumbar-outpatient", "T-CORE-BUSY");
+    let env = envelope(x12("mri-lumbar-outpatient", "T-CORE-BUSY", 21), PAYLOAD_1);
+    let c = m.core(Style::Soap, &env).await;
+    assert_eq!(c.error_code, "ReceiverServerBusy");
+    assert!(c.payload.is_none());
+    assert_eq!(m.stats().await["new_authorizations"], 0);
+    // Wrong control numbers: another PayloadID, BHT03 and TRN that answer nothing.
+    let c = m.core(Style::Soap, &env).await;
+    assert_ne!(c.payload_id, PAYLOAD_1);
+    let r = response_278(&c);
+    assert!(!r.answers(&req));
+    assert_eq!(r.submitter_reference.as_str(), "BHTT-CORE-BUSYX");
+    // Malformed: not XML a client can read.
+    let r = m.core_raw(Style::Soap, &env, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = r.text().await.unwrap();
+    assert!(parse_soap_response(&body).is_err());
+    // Then a normal answer to the same authorization.
+    let r = response_278(&m.core(Style::Soap, &env).await);
+    assert!(r.answers(&req));
+    let s = m.stats().await;
+    assert_eq!(s["new_authorizations"], 1);
+    assert_eq!(s["retransmits"], 2);
+    assert_eq!(s["faults_by_kind"]["core_busy"], 1);
+    assert_eq!(s["faults_by_kind"]["wrong_control"], 1);
+    assert_eq!(s["faults_by_kind"]["malformed"], 1);
+    let rec = m.received().await;
+    assert_eq!(rec[0]["outcome"], "not_processed");
+    assert_eq!(rec[0]["fault"], "core_busy");
+}
+
+#[tokio::test]
+async fn core_pend_then_notify_with_the_final_278_and_answer_it_to_a_retransmit() {
+    let (url, got) = receiver(0).await;
+    let m = start_with(Rules::parse(PEND_RULES).unwrap(), Some(url)).await;
+    let req = request("mri-lumbar-outpatient", "T-CORE-PEND");
+    let env = envelope(x12("mri-lumbar-outpatient", "T-CORE-PEND", 31), PAYLOAD_1);
+    let r = response_278(&m.core(Style::Mime, &env).await);
+    assert_eq!(r.decision.status, Status::Pended);
+    let (ct, body) = wait_for(&got).await;
+    assert_eq!(ct, "application/edi-x12");
+    let d = decode_all(&body);
+    let Some(Message278::Response(fin)) = d.transactions[0].message.clone() else {
+        panic!("the notification is a 278 response");
+    };
+    assert!(fin.answers(&req));
+    assert_eq!(fin.decision.status, Status::Approved);
+    let again = response_278(&m.core(Style::Mime, &env).await);
+    assert_eq!(again.decision.status, Status::Approved);
+    assert_eq!(
+        again.decision.certification_number,
+        fin.decision.certification_number
+    );
+}

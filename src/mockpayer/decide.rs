@@ -362,7 +362,9 @@ fn build(s: &Subject, picks: &[Pick], cert: &str, today: Date) -> AuthorizationR
                 d.reason = reason;
             }
         }
-        if d.action.is_some_and(certifies) || (d.action.is_none() && certified_any) {
+        // With lines decided differently there is no event-level HCR, so the numbers are on
+        // the certified lines only.
+        if d.action.is_some_and(certifies) {
             d.certification_number.clone_from(&cert_text);
         }
     }
