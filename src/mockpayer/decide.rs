@@ -258,7 +258,6 @@ fn build(s: &Subject, picks: &[Pick], cert: &str, today: Date) -> AuthorizationR
     }
     let cert_text = text(cert);
     let admin = text(&format!("ADM{cert}"));
-    let certified_any = picks.iter().any(|(a, _)| code(*a).is_some_and(certifies));
     let pended_any = picks.iter().any(|(a, _)| *a == Action::Pend);
     if r.services.is_empty() {
         let (a, rule) = picks[0];
