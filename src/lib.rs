@@ -2,6 +2,7 @@ pub mod bench;
 pub mod cli;
 pub mod domain;
 pub mod fhir;
+pub mod mockpayer;
 pub mod outbox;
 pub mod payers;
 pub mod report;

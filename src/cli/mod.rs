@@ -148,6 +148,18 @@ enum Command {
         #[arg(default_value = "request")]
         which: String,
     },
+    /// Run a mock payer (CORE 278 and PAS $submit / $inquire) driven by a rules file.
+    MockPayer {
+        /// Address to listen on (port 0 picks a free port; the bound address is printed first).
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        listen: std::net::SocketAddr,
+        /// Rules file (TOML, see fixtures/mock-payer/rules.toml); without it everything is approved.
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// URL the final decisions of pended authorizations are POSTed to (overrides the rules' notify_url).
+        #[arg(long)]
+        notify: Option<String>,
+    },
     #[command(flatten)]
     Tracking(records::Command),
     #[command(flatten)]
@@ -240,6 +252,11 @@ pub fn run() -> ExitCode {
             requests,
             &output,
         ),
+        Command::MockPayer {
+            listen,
+            rules,
+            notify,
+        } => mock_payer(listen, rules.as_ref(), notify),
         Command::Tracking(c) => records::run(c),
         Command::Service(c) => service::run(c),
     };
@@ -250,6 +267,46 @@ pub fn run() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs the mock payer until interrupted. The first line on standard output is the address.
+fn mock_payer(
+    listen: std::net::SocketAddr,
+    rules: Option<&PathBuf>,
+    notify: Option<String>,
+) -> Result<ExitCode, String> {
+    use std::io::Write;
+    let rules = match rules {
+        Some(p) => crate::mockpayer::Rules::load(p).map_err(|e| e.to_string())?,
+        None => crate::mockpayer::Rules::default(),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    rt.block_on(async {
+        let (addr, task) = crate::mockpayer::spawn(rules, listen, notify)
+            .await
+            .map_err(|e| format!("mock payer on {listen}: {e}"))?;
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "listening on {addr}").map_err(|e| e.to_string())?;
+            out.flush().map_err(|e| e.to_string())?;
+        }
+        tokio::select! {
+            r = task => r.map_err(|e| format!("mock payer stopped: {e}"))?,
+            r = tokio::signal::ctrl_c() => r.map_err(|e| format!("waiting for Ctrl-C: {e}"))?,
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn schema(which: &str) -> Result<ExitCode, String> {
