@@ -216,6 +216,21 @@ reason = "0U"
         .json()
         .await
         .unwrap();
+    let stats: Value = reqwest::get(format!("{}/mock/stats", mock.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Every fault fired (the first request of each faulty member, and the failing payer's
+    // attempts), so the states above were reached through them.
+    for kind in ["status", "drop", "slow", "malformed", "wrong_control", "core_busy"] {
+        assert!(
+            stats["faults_by_kind"][kind].as_u64().unwrap_or(0) >= 1,
+            "{kind} never fired: {stats}"
+        );
+    }
+    assert!(stats["faults_by_kind"]["status"].as_u64().unwrap() >= 3 + 6, "{stats}");
     let mut new_by_trace = std::collections::HashMap::<String, u32>::new();
     for r in received.as_array().unwrap() {
         if r["outcome"] == "new_authorization" {

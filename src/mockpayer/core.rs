@@ -281,9 +281,6 @@ async fn process(
         if let Some(r) = before_payload(s, style, req, f, &mut rec) {
             return r;
         }
-        if f.kind == FaultKind::Slow {
-            tokio::time::sleep(std::time::Duration::from_millis(f.ms.unwrap_or(0))).await;
-        }
     }
     let rejected = requests.is_empty() || issues.iter().any(Issue::is_error);
     let (payload, ptype) = if rejected {
@@ -400,6 +397,11 @@ async fn process(
         response.status().as_u16()
     };
     s.record(rec);
+    // A slow payer has decided (and recorded) before it answers late: a client that gave up
+    // meanwhile must retransmit, not create a second authorization.
+    if let Some(f) = fault_picked.as_ref().filter(|f| f.kind == FaultKind::Slow) {
+        tokio::time::sleep(std::time::Duration::from_millis(f.ms.unwrap_or(0))).await;
+    }
     response
 }
 

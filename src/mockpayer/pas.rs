@@ -227,9 +227,6 @@ pub(crate) async fn submit(
             s.record(rec);
             return status_fault(f);
         }
-        if f.kind == FaultKind::Slow {
-            tokio::time::sleep(std::time::Duration::from_millis(f.ms.unwrap_or(0))).await;
-        }
     }
     let rules = &s.inner.rules;
     let mut applied = vec![];
@@ -284,6 +281,10 @@ pub(crate) async fn submit(
         _ => fhir(StatusCode::OK, response_body(&resp, Some(&bundle), wrong)),
     };
     s.record(rec);
+    // Decided and recorded first, answered late (see the CORE handler).
+    if let Some(f) = fault.as_ref().filter(|f| f.kind == FaultKind::Slow) {
+        tokio::time::sleep(std::time::Duration::from_millis(f.ms.unwrap_or(0))).await;
+    }
     answer
 }
 
