@@ -245,6 +245,28 @@ async fn pas_unreadable_bundle_gets_an_operation_outcome_400() {
     assert_eq!(s["new_authorizations"], 0);
 }
 
+#[tokio::test]
+async fn pas_strict_mode_refuses_a_bundle_that_breaks_the_guide_rules() {
+    let m = start("strict_pas = true").await;
+    // The PT request's subscriber (not the patient) has no identifier in the bundle.
+    let (status, v) = m.submit(&pt("T-STRICT")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["resourceType"], "OperationOutcome");
+    let issue = &v["issue"][0];
+    assert_eq!(issue["severity"], "error");
+    assert!(
+        issue["expression"][0]
+            .as_str()
+            .unwrap()
+            .contains("identifier"),
+        "{v}"
+    );
+    // The MRI request passes.
+    let (status, v) = m.submit(&mri("T-STRICT-OK")).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(m.stats().await["new_authorizations"], 1);
+}
+
 impl Mock {
     async fn submit_value(&self, v: &Value) -> (StatusCode, Value) {
         let r = self.post_fhir("submit", v).await;
