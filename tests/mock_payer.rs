@@ -706,6 +706,12 @@ fn rules_refuse_what_cannot_be_carried_out() {
         ),
         ("[[fault]]\nkind = \"slow\"", "ms"),
         ("[[rule]]\naction = \"maybe\"", "maybe"),
+        ("[[rule]]\naction = \"deny\"\nmessage = \"\"", "message"),
+        ("certification_prefix = \"A B\"", "certification_prefix"),
+        (
+            "[[fault]]\nkind = \"drop\"\ntimes = 1\nevery = 2",
+            "not both",
+        ),
     ];
     for (text, want) in cases {
         let e = Rules::parse(text).unwrap_err().to_string();
