@@ -159,6 +159,9 @@ pub enum Auth {
         client_secret: SecretRef,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         scope: Option<String>,
+        /// How the client authenticates to the token endpoint (HTTP Basic by default).
+        #[serde(default)]
+        client_auth: ClientAuth,
     },
     /// SMART Backend Services: a JWT assertion signed with our private key (RS384 or ES384).
     SmartBackend {
@@ -174,6 +177,17 @@ pub enum Auth {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         scope: Option<String>,
     },
+}
+
+/// OAuth2 client authentication at the token endpoint (RFC 6749 section 2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// `Authorization: Basic` with client id and secret.
+    #[default]
+    Basic,
+    /// `client_id` and `client_secret` in the form body.
+    Body,
 }
 
 fn default_alg() -> String {
@@ -681,6 +695,28 @@ auth = { kind = "core-username", username = "alice", password = { env = "X" } }
         .to_string();
         assert!(e.contains("timeout"), "{e}");
         assert!(PayerDirectory::parse("", []).unwrap().route("X").is_err());
+    }
+
+    #[test]
+    fn client_auth_defaults_to_basic_and_reads_body() {
+        let text = r#"
+[payers.A]
+format = "fhir-pas"
+endpoint = "https://fhir.payer.example/r4"
+auth = { kind = "client-credentials", token_url = "https://auth.example/token", client_id = "c", client_secret = { env = "S" } }
+
+[payers.B]
+format = "fhir-pas"
+endpoint = "https://fhir.payer.example/r4"
+auth = { kind = "client-credentials", token_url = "https://auth.example/token", client_id = "c", client_secret = { env = "S" }, client_auth = "body" }
+"#;
+        let d = PayerDirectory::parse(text, []).unwrap();
+        let auth = |id: &str| match &d.get(id).unwrap().auth {
+            Auth::ClientCredentials { client_auth, .. } => *client_auth,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(auth("A"), ClientAuth::Basic);
+        assert_eq!(auth("B"), ClientAuth::Body);
     }
 
     #[test]

@@ -129,6 +129,11 @@ impl SoapFault {
             reason: reason.into(),
         }
     }
+
+    /// The HTTP status a SOAP 1.2 server answers this fault with (400 for Sender, else 500).
+    pub fn http_status(&self) -> u16 {
+        if self.code == "Sender" { 400 } else { 500 }
+    }
 }
 
 /// What a SOAP response body holds.

@@ -4,3 +4,6 @@
 pub mod envelope;
 
 pub use envelope::*;
+pub mod client;
+
+pub use client::CoreClient;
