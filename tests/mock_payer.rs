@@ -1102,3 +1102,109 @@ async fn core_pend_then_notify_with_the_final_278_and_answer_it_to_a_retransmit(
         fin.decision.certification_number
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The gateway's own transports against the mock: each fault mode gives the outcome the outbox
+// relies on (NotDelivered: safe to send again; Unknown: may have been processed).
+
+use priorauth::payers::{Format, PayerConfig};
+use priorauth::transport::core::client::CoreClient;
+use priorauth::transport::fhir::FhirClient;
+use priorauth::transport::{Delivery, Operation, Outgoing, SendError, Transport, http_client};
+
+#[tokio::test]
+async fn the_gateway_transports_see_each_fault_as_the_outbox_expects() {
+    let m = start(
+        r#"
+        [[fault]]
+        kind = "core_busy"
+        times = 1
+        [[fault]]
+        kind = "drop"
+        match = { channel = "core" }
+        times = 1
+        [[fault]]
+        kind = "wrong_control"
+        match = { channel = "core" }
+        times = 1
+        [[fault]]
+        kind = "status"
+        status = 503
+        retry_after = 3
+        match = { channel = "pas" }
+        times = 1
+        [[fault]]
+        kind = "malformed"
+        match = { channel = "pas" }
+        times = 1
+        "#,
+    )
+    .await;
+    let core_cfg = PayerConfig::core("SYNPLAN01", &format!("{}/core", m.base));
+    let core = CoreClient::new(http_client());
+    let body = x12("mri-lumbar-outpatient", "T-TRANSPORT", 41).into_bytes();
+    let send_core = || {
+        core.send(Outgoing {
+            payer: &core_cfg,
+            operation: Operation::Submit,
+            payload_id: PAYLOAD_1,
+            body: &body,
+        })
+    };
+    assert!(
+        matches!(send_core().await, Err(SendError::NotDelivered { .. })),
+        "busy"
+    );
+    assert!(
+        matches!(send_core().await, Err(SendError::Unknown { .. })),
+        "dropped"
+    );
+    assert!(
+        matches!(send_core().await, Err(SendError::Unknown { .. })),
+        "another PayloadID"
+    );
+    match send_core().await {
+        Ok(Delivery::Answered(a)) => {
+            let d = decode_all(&a.body);
+            assert!(matches!(
+                d.transactions[0].message,
+                Some(Message278::Response(_))
+            ));
+        }
+        other => panic!("expected an answer: {other:?}"),
+    }
+    let mut pas_cfg = PayerConfig::core("SYNPLAN01", &format!("{}/fhir", m.base));
+    pas_cfg.format = Format::FhirPas;
+    let pas = FhirClient::new(http_client());
+    let bundle = serde_json::to_vec(&mri("T-TRANSPORT-PAS")).unwrap();
+    let send_pas = || {
+        pas.send(Outgoing {
+            payer: &pas_cfg,
+            operation: Operation::Submit,
+            payload_id: PAYLOAD_2,
+            body: &bundle,
+        })
+    };
+    match send_pas().await {
+        Err(SendError::NotDelivered { retry_after, .. }) => {
+            assert_eq!(retry_after, Some(Duration::from_secs(3)))
+        }
+        other => panic!("503 is not delivered: {other:?}"),
+    }
+    // A 200 whose body is not JSON: the FHIR transport hands the bytes over as an answer
+    // (ingest keeps them as unreadable FHIR); it does not call it an unknown outcome.
+    match send_pas().await {
+        Ok(Delivery::Answered(a)) => {
+            assert!(serde_json::from_slice::<Value>(&a.body).is_err())
+        }
+        other => panic!("malformed: {other:?}"),
+    }
+    assert!(matches!(send_pas().await, Ok(Delivery::Answered(_))));
+    let s = m.stats().await;
+    // Busy and 503 created nothing; the dropped and mislabelled exchanges were processed, so
+    // what followed were retransmits.
+    assert_eq!(s["by_channel"]["core"]["new_authorizations"], 1);
+    assert_eq!(s["by_channel"]["core"]["retransmits"], 2);
+    assert_eq!(s["by_channel"]["pas"]["new_authorizations"], 1);
+    assert_eq!(s["by_channel"]["pas"]["retransmits"], 1);
+}
