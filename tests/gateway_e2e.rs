@@ -233,12 +233,14 @@ reason = "0U"
     assert!(stats["faults_by_kind"]["status"].as_u64().unwrap() >= 3 + 6, "{stats}");
     let mut new_by_trace = std::collections::HashMap::<String, u32>::new();
     for r in received.as_array().unwrap() {
-        if r["outcome"] == "new_authorization" {
+        if r["outcome"] == "new" {
             *new_by_trace
                 .entry(r["authorization"].as_str().unwrap_or("").to_owned())
                 .or_default() += 1;
         }
     }
+    // Eight faulty members, the failing payer, the rejected and the denied request.
+    assert_eq!(new_by_trace.len(), 11, "{new_by_trace:?}");
     assert!(new_by_trace.values().all(|n| *n == 1), "{new_by_trace:?}");
     drop(gw);
     let mut members: Vec<&str> = faults.iter().map(|f| f.0).collect();

@@ -245,6 +245,28 @@ async fn pas_unreadable_bundle_gets_an_operation_outcome_400() {
     assert_eq!(s["new_authorizations"], 0);
 }
 
+#[tokio::test]
+async fn pas_strict_mode_refuses_a_bundle_that_breaks_the_guide_rules() {
+    let m = start("strict_pas = true").await;
+    // The PT request's subscriber (not the patient) has no identifier in the bundle.
+    let (status, v) = m.submit(&pt("T-STRICT")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["resourceType"], "OperationOutcome");
+    let issue = &v["issue"][0];
+    assert_eq!(issue["severity"], "error");
+    assert!(
+        issue["expression"][0]
+            .as_str()
+            .unwrap()
+            .contains("identifier"),
+        "{v}"
+    );
+    // The MRI request passes.
+    let (status, v) = m.submit(&mri("T-STRICT-OK")).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(m.stats().await["new_authorizations"], 1);
+}
+
 impl Mock {
     async fn submit_value(&self, v: &Value) -> (StatusCode, Value) {
         let r = self.post_fhir("submit", v).await;
@@ -684,6 +706,12 @@ fn rules_refuse_what_cannot_be_carried_out() {
         ),
         ("[[fault]]\nkind = \"slow\"", "ms"),
         ("[[rule]]\naction = \"maybe\"", "maybe"),
+        ("[[rule]]\naction = \"deny\"\nmessage = \"\"", "message"),
+        ("certification_prefix = \"A B\"", "certification_prefix"),
+        (
+            "[[fault]]\nkind = \"drop\"\ntimes = 1\nevery = 2",
+            "not both",
+        ),
     ];
     for (text, want) in cases {
         let e = Rules::parse(text).unwrap_err().to_string();
@@ -1073,4 +1101,110 @@ async fn core_pend_then_notify_with_the_final_278_and_answer_it_to_a_retransmit(
         again.decision.certification_number,
         fin.decision.certification_number
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The gateway's own transports against the mock: each fault mode gives the outcome the outbox
+// relies on (NotDelivered: safe to send again; Unknown: may have been processed).
+
+use priorauth::payers::{Format, PayerConfig};
+use priorauth::transport::core::client::CoreClient;
+use priorauth::transport::fhir::FhirClient;
+use priorauth::transport::{Delivery, Operation, Outgoing, SendError, Transport, http_client};
+
+#[tokio::test]
+async fn the_gateway_transports_see_each_fault_as_the_outbox_expects() {
+    let m = start(
+        r#"
+        [[fault]]
+        kind = "core_busy"
+        times = 1
+        [[fault]]
+        kind = "drop"
+        match = { channel = "core" }
+        times = 1
+        [[fault]]
+        kind = "wrong_control"
+        match = { channel = "core" }
+        times = 1
+        [[fault]]
+        kind = "status"
+        status = 503
+        retry_after = 3
+        match = { channel = "pas" }
+        times = 1
+        [[fault]]
+        kind = "malformed"
+        match = { channel = "pas" }
+        times = 1
+        "#,
+    )
+    .await;
+    let core_cfg = PayerConfig::core("SYNPLAN01", &format!("{}/core", m.base));
+    let core = CoreClient::new(http_client());
+    let body = x12("mri-lumbar-outpatient", "T-TRANSPORT", 41).into_bytes();
+    let send_core = || {
+        core.send(Outgoing {
+            payer: &core_cfg,
+            operation: Operation::Submit,
+            payload_id: PAYLOAD_1,
+            body: &body,
+        })
+    };
+    assert!(
+        matches!(send_core().await, Err(SendError::NotDelivered { .. })),
+        "busy"
+    );
+    assert!(
+        matches!(send_core().await, Err(SendError::Unknown { .. })),
+        "dropped"
+    );
+    assert!(
+        matches!(send_core().await, Err(SendError::Unknown { .. })),
+        "another PayloadID"
+    );
+    match send_core().await {
+        Ok(Delivery::Answered(a)) => {
+            let d = decode_all(&a.body);
+            assert!(matches!(
+                d.transactions[0].message,
+                Some(Message278::Response(_))
+            ));
+        }
+        other => panic!("expected an answer: {other:?}"),
+    }
+    let mut pas_cfg = PayerConfig::core("SYNPLAN01", &format!("{}/fhir", m.base));
+    pas_cfg.format = Format::FhirPas;
+    let pas = FhirClient::new(http_client());
+    let bundle = serde_json::to_vec(&mri("T-TRANSPORT-PAS")).unwrap();
+    let send_pas = || {
+        pas.send(Outgoing {
+            payer: &pas_cfg,
+            operation: Operation::Submit,
+            payload_id: PAYLOAD_2,
+            body: &bundle,
+        })
+    };
+    match send_pas().await {
+        Err(SendError::NotDelivered { retry_after, .. }) => {
+            assert_eq!(retry_after, Some(Duration::from_secs(3)))
+        }
+        other => panic!("503 is not delivered: {other:?}"),
+    }
+    // A 200 whose body is not JSON: the FHIR transport hands the bytes over as an answer
+    // (ingest keeps them as unreadable FHIR); it does not call it an unknown outcome.
+    match send_pas().await {
+        Ok(Delivery::Answered(a)) => {
+            assert!(serde_json::from_slice::<Value>(&a.body).is_err())
+        }
+        other => panic!("malformed: {other:?}"),
+    }
+    assert!(matches!(send_pas().await, Ok(Delivery::Answered(_))));
+    let s = m.stats().await;
+    // Busy and 503 created nothing; the dropped and mislabelled exchanges were processed, so
+    // what followed were retransmits.
+    assert_eq!(s["by_channel"]["core"]["new_authorizations"], 1);
+    assert_eq!(s["by_channel"]["core"]["retransmits"], 2);
+    assert_eq!(s["by_channel"]["pas"]["new_authorizations"], 1);
+    assert_eq!(s["by_channel"]["pas"]["retransmits"], 1);
 }

@@ -48,7 +48,8 @@ fn reply(style: Style, resp: &CoreResponse) -> Response {
     }
 }
 
-fn fault(style: Style, f: SoapFault, status: StatusCode) -> Response {
+fn fault(style: Style, f: SoapFault) -> Response {
+    let status = StatusCode::from_u16(f.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
     match style {
         Style::Soap => (
             status,
@@ -166,7 +167,6 @@ pub(crate) async fn handle(
                 return fault(
                     style,
                     SoapFault::sender(format!("the SOAP message is not UTF-8: {e}")),
-                    StatusCode::BAD_REQUEST,
                 );
             }
         },
@@ -184,11 +184,7 @@ pub(crate) async fn handle(
                 None => {
                     rec.http_status = 400;
                     s.record(rec);
-                    fault(
-                        style,
-                        SoapFault::sender(e.to_string()),
-                        StatusCode::BAD_REQUEST,
-                    )
+                    fault(style, SoapFault::sender(e.to_string()))
                 }
             };
         }
@@ -247,7 +243,6 @@ async fn process(
         return fault(
             style,
             SoapFault::sender("the Payload is not an X12 interchange (no readable ISA)"),
-            StatusCode::BAD_REQUEST,
         );
     };
     rec.interchange_control = Some(summary.header.control_number.clone());
@@ -294,7 +289,6 @@ async fn process(
                 return fault(
                     style,
                     SoapFault::receiver(format!("the acknowledgement could not be written: {e}")),
-                    StatusCode::INTERNAL_SERVER_ERROR,
                 );
             }
         }
@@ -366,7 +360,6 @@ async fn process(
                 return fault(
                     style,
                     SoapFault::receiver(format!("the 278 response could not be written: {e}")),
-                    StatusCode::INTERNAL_SERVER_ERROR,
                 );
             }
         }

@@ -392,3 +392,159 @@ fn modify_code(line: &mut ServiceLine, c: &Code) {
         p.description = None;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pt() -> AuthorizationRequest {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/requests/physical-therapy-visits.json"
+        ))
+        .unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn run(rules: &str, r: &AuthorizationRequest, receiver: Option<&str>) -> Decided {
+        let rules = Rules::parse(rules).unwrap();
+        let s = Subject {
+            request: r,
+            channel: Channel::Core,
+            receiver,
+        };
+        decide(&rules, &s, 7, Date::new(2026, 11, 23).unwrap())
+    }
+
+    fn actions(d: &Decision) -> Vec<Option<ActionCode>> {
+        d.lines.iter().map(|l| l.action).collect()
+    }
+
+    #[test]
+    fn units_above_and_the_first_matching_rule_per_line() {
+        // 97110 asks 24 units, 97140 asks 12.
+        let rules = r#"
+            [[rule]]
+            match = { units_above = 20 }
+            action = "deny"
+            reason = "0U"
+            [[rule]]
+            action = "partial"
+            approved_units = 3
+        "#;
+        let d = run(rules, &pt(), None).now.decision;
+        use ActionCode::*;
+        assert_eq!(
+            actions(&d),
+            vec![Some(NotCertified), Some(CertifiedPartial)]
+        );
+        assert_eq!(d.status, Status::PartiallyApproved);
+        assert_eq!(
+            d.lines[1].certification_number.as_ref().unwrap().as_str(),
+            "MOCK00000007"
+        );
+        assert!(d.lines[0].certification_number.is_none());
+        assert_eq!(d.lines[1].approved_units.as_ref().unwrap().as_str(), "3");
+    }
+
+    #[test]
+    fn payer_matches_the_umo_id_or_the_receiver_id() {
+        let rules = "[[rule]]\nmatch = { payer = \"OTHERPLAN\" }\naction = \"deny\"\n";
+        assert_eq!(
+            run(rules, &pt(), None).now.decision.status,
+            Status::Approved
+        );
+        assert_eq!(
+            run(rules, &pt(), Some("OTHERPLAN")).now.decision.status,
+            Status::Denied
+        );
+        let rules = "[[rule]]\nmatch = { payer = \"SYNPLAN01\" }\naction = \"deny\"\n";
+        assert_eq!(run(rules, &pt(), None).now.decision.status, Status::Denied);
+    }
+
+    #[test]
+    fn certification_type_by_word_or_code() {
+        for ct in ["renewal", "R"] {
+            let rules = format!(
+                "[[rule]]\nmatch = {{ certification_type = \"{ct}\" }}\naction = \"deny\"\n"
+            );
+            assert_eq!(
+                run(&rules, &pt(), None).now.decision.status,
+                Status::Approved
+            );
+            let mut r = pt();
+            r.event.review.certification_type = CertificationType::Renewal;
+            for l in &mut r.services {
+                if let Some(rv) = l.review.as_mut() {
+                    rv.certification_type = CertificationType::Renewal;
+                }
+            }
+            assert_eq!(run(&rules, &r, None).now.decision.status, Status::Denied);
+        }
+    }
+
+    #[test]
+    fn a_pend_holds_every_line_and_the_others_keep_their_decision_after() {
+        let rules = r#"
+            [[rule]]
+            match = { procedure = "97110" }
+            action = "pend"
+            then = "deny"
+            after_ms = 50
+        "#;
+        let d = run(rules, &pt(), None);
+        use ActionCode::*;
+        assert_eq!(d.now.decision.status, Status::PartiallyApproved);
+        assert_eq!(
+            actions(&d.now.decision),
+            vec![Some(Pended), Some(Certified)]
+        );
+        assert!(d.now.decision.administrative_reference.is_some());
+        let (after, fin) = d.later.unwrap();
+        assert_eq!(after, Duration::from_millis(50));
+        assert_eq!(
+            actions(&fin.decision),
+            vec![Some(NotCertified), Some(Certified)]
+        );
+    }
+
+    #[test]
+    fn a_reject_settles_the_request_even_beside_a_pend() {
+        let rules = r#"
+            [[rule]]
+            match = { procedure = "97110" }
+            action = "pend"
+            then = "approve"
+            after_ms = 50
+            [[rule]]
+            match = { procedure = "97140" }
+            action = "reject"
+            aaa = "33"
+        "#;
+        let d = run(rules, &pt(), None);
+        assert!(d.later.is_none());
+        assert_eq!(d.now.decision.status, Status::Rejected);
+        assert!(d.now.decision.lines.is_empty());
+        assert_eq!(d.now.decision.rejects[0].level, Level::Event);
+    }
+
+    #[test]
+    fn a_request_without_lines_is_decided_at_the_event() {
+        let mut r = pt();
+        r.services.clear();
+        let rules = r#"
+            [[rule]]
+            match = { procedure = "97110" }
+            action = "deny"
+            [[rule]]
+            match = { units_above = 10 }
+            action = "partial"
+            approved_units = 8
+        "#;
+        let d = run(rules, &r, None).now.decision;
+        assert_eq!(d.status, Status::PartiallyApproved);
+        assert_eq!(d.action, Some(ActionCode::CertifiedPartial));
+        assert_eq!(d.approved_quantity.unwrap().quantity.unwrap().as_str(), "8");
+        assert!(d.certification_number.is_some());
+    }
+}

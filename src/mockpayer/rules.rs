@@ -282,7 +282,12 @@ impl Rules {
             path: path.display().to_string(),
             source: e,
         })?;
-        let mut r = Rules::parse(&text)?;
+        let at = path.display();
+        let mut r = Rules::parse(&text).map_err(|e| match e {
+            RulesError::Toml(m) => RulesError::Toml(format!("{at}: {m}")),
+            RulesError::Invalid(m) => RulesError::Invalid(format!("{at}: {m}")),
+            other => other,
+        })?;
         if let Some(file) = r.oauth.smart_public_key_file.clone() {
             let p = match path.parent() {
                 Some(dir) if Path::new(&file).is_relative() => dir.join(&file),
@@ -316,6 +321,11 @@ impl Rules {
                     .unwrap_or_default()
             );
             check_action(&at, rule.action, rule)?;
+            if let Some(m) = &rule.message
+                && let Err(e) = crate::domain::Text::parse(m)
+            {
+                return bad(format!("{at}: message: {e}"));
+            }
             match rule.action {
                 Action::Pend => {
                     let Some(then) = rule.then else {
@@ -341,6 +351,12 @@ impl Rules {
                     }
                 }
             }
+        }
+        let p = &self.certification_prefix;
+        if p.len() > 30 || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return bad(format!(
+                "certification_prefix {p:?}: up to 30 letters, digits or dashes (it starts HCR02)"
+            ));
         }
         for (i, f) in self.faults.iter().enumerate() {
             let at = format!("fault[{i}] ({})", f.kind.name());
