@@ -228,9 +228,8 @@ impl Worker {
                     first_err.get_or_insert(e);
                 }
                 Err(e) => {
-                    first_err.get_or_insert(TrackingError::Invalid(format!(
-                        "outbox task failed: {e}"
-                    )));
+                    first_err
+                        .get_or_insert(TrackingError::Invalid(format!("outbox task failed: {e}")));
                 }
             }
         }
@@ -265,7 +264,11 @@ impl Worker {
             let now = self.now();
             if has_pas && now.saturating_sub(last_inquiries) >= every(o.poll_ms.max(1) * 30) {
                 last_inquiries = now;
-                match self.tracker(now).enqueue_inquiries(&self.inner.directory).await {
+                match self
+                    .tracker(now)
+                    .enqueue_inquiries(&self.inner.directory)
+                    .await
+                {
                     Ok(ids) if !ids.is_empty() => {
                         tracing::info!(count = ids.len(), "outbox: inquiries queued")
                     }
@@ -381,7 +384,9 @@ impl Worker {
     pub async fn process(&self, m: OutboxRow) -> Result<Outcome> {
         let outcome = self.process_inner(&m).await;
         let outcome = match outcome {
-            Err(TrackingError::Store(StoreError::Conflict(e))) if e.contains("no longer leased") => {
+            Err(TrackingError::Store(StoreError::Conflict(e)))
+                if e.contains("no longer leased") =>
+            {
                 tracing::warn!(outbox = m.id, payer = %m.payer, "outbox: lease lost, result not written");
                 Ok(Outcome::LostLease)
             }
@@ -531,8 +536,11 @@ impl Worker {
             }) => {
                 self.settle(&m.payer, retry, now, Some(false));
                 if m.attempts >= max {
-                    t.outbox_dead(&m, &format!("not delivered after {} attempts: {reason}", m.attempts))
-                        .await?;
+                    t.outbox_dead(
+                        &m,
+                        &format!("not delivered after {} attempts: {reason}", m.attempts),
+                    )
+                    .await?;
                     return Ok(Outcome::Dead);
                 }
                 let wait = retry_after.unwrap_or_else(|| retry.backoff(m.attempts as u32, false));
@@ -637,9 +645,9 @@ impl Worker {
                     t.outbox_answered_later(&rid, report.message_id).await?;
                 }
                 let done = dir.join("processed");
-                tokio::fs::create_dir_all(&done).await.map_err(|e| {
-                    TrackingError::Invalid(format!("{}: {e}", done.display()))
-                })?;
+                tokio::fs::create_dir_all(&done)
+                    .await
+                    .map_err(|e| TrackingError::Invalid(format!("{}: {e}", done.display())))?;
                 tokio::fs::rename(&path, done.join(&name))
                     .await
                     .map_err(|e| TrackingError::Invalid(format!("{}: {e}", path.display())))?;

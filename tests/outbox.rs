@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use priorauth::domain::AuthorizationRequest;
+use priorauth::domain::{ActionCode, AuthorizationRequest, Status};
 use priorauth::outbox::{TransportFactory, Worker, WorkerOptions};
 use priorauth::payers::{Format, PayerConfig, PayerDirectory, RetryPolicy};
 use priorauth::store::OutboxRow;
@@ -90,7 +90,12 @@ impl Transport for Scripted {
             if let Some(d) = self.delay {
                 tokio::time::sleep(d).await;
             }
-            let step = self.script.lock().unwrap().pop_front().unwrap_or(Step::Answer);
+            let step = self
+                .script
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or(Step::Answer);
             match step {
                 Step::Answer => match self.answer_for(msg.body) {
                     Some(body) => Ok(Delivery::Answered(Answer {
@@ -147,6 +152,8 @@ struct Env {
     dir: Arc<PayerDirectory>,
     run: String,
     n: usize,
+    /// Answer with a pended decision instead of an approval.
+    pended: bool,
 }
 
 impl Env {
@@ -171,6 +178,7 @@ impl Env {
             dir: Arc::new(PayerDirectory::single(cfg)),
             run: uuid::Uuid::new_v4().simple().to_string()[..6].to_ascii_uppercase(),
             n: 0,
+            pended: false,
         }
     }
 
@@ -206,23 +214,38 @@ impl Env {
         self.t.send_to_review(&id, "alice").await.unwrap();
         let row = self.t.record(&id).await.unwrap();
         assert_eq!(row.status, "ready");
-        let resp = bench::approval(&req, &format!("AUTH{}{}", self.run, self.n)).unwrap();
-        let answer = tx278::encode_responses(
+        let answer = self.answer(&req, self.pended);
+        for p in payers {
+            p.answers
+                .lock()
+                .unwrap()
+                .push((req.submitter_reference.as_str().to_owned(), answer.clone()));
+        }
+        let payer = self.dir.route(&row.payer).unwrap().clone();
+        let ob = self.t.submit_to(&id, "alice", &payer).await.unwrap();
+        (id, ob)
+    }
+
+    /// The 278 response approving (or pending) `req`.
+    fn answer(&self, req: &AuthorizationRequest, pended: bool) -> Vec<u8> {
+        let mut resp = bench::approval(req, &format!("AUTH{}{}", self.run, self.n)).unwrap();
+        if pended {
+            let d = &mut resp.decision;
+            d.status = Status::Pended;
+            d.action = Some(ActionCode::Pended);
+            d.certification_number = None;
+            for l in &mut d.lines {
+                l.status = Status::Pended;
+                l.action = Some(ActionCode::Pended);
+            }
+        }
+        tx278::encode_responses(
             &[resp],
             &EnvelopeSettings::default().reversed(),
             &MemoryControlNumbers::new(),
             self.t.clock.stamp(),
         )
-        .unwrap();
-        for p in payers {
-            p.answers.lock().unwrap().push((
-                req.submitter_reference.as_str().to_owned(),
-                answer.clone(),
-            ));
-        }
-        let payer = self.dir.route(&row.payer).unwrap().clone();
-        let ob = self.t.submit_to(&id, "alice", &payer).await.unwrap();
-        (id, ob)
+        .unwrap()
     }
 
     async fn outbox(&self, id: i64) -> OutboxRow {
@@ -292,7 +315,12 @@ async fn answered_decides_the_record(url: &str) {
     assert!(e.t.store.inbound_raw(inbound).await.unwrap().is_some());
     assert_eq!(e.status(&id).await, "approved");
     let actions = e.actions(&id).await;
-    for a in ["submitted", "outbox_queued", "outbox_claimed", "outbox_answered"] {
+    for a in [
+        "submitted",
+        "outbox_queued",
+        "outbox_claimed",
+        "outbox_answered",
+    ] {
         assert!(actions.iter().any(|x| x == a), "{a} missing in {actions:?}");
     }
     // Nothing left to do.
@@ -313,7 +341,12 @@ async fn not_delivered_then_answered(url: &str) {
     assert_eq!(m.state, "queued");
     assert_eq!(m.attempts, 1);
     assert!(!m.retransmit, "never delivered: not a retransmit");
-    assert!(m.last_error.as_deref().unwrap().contains("connection refused"));
+    assert!(
+        m.last_error
+            .as_deref()
+            .unwrap()
+            .contains("connection refused")
+    );
     // Backoff 100 ms plus at most 25 % jitter.
     let wait = m.next_attempt_at - e.now();
     assert!((100..=125).contains(&wait), "{wait}");
@@ -325,7 +358,12 @@ async fn not_delivered_then_answered(url: &str) {
     let sends = payer.sends();
     assert_eq!(sends.len(), 2);
     assert_eq!(sends[0], sends[1], "the same PayloadID and bytes");
-    assert!(e.actions(&id).await.iter().any(|a| a == "outbox_rescheduled"));
+    assert!(
+        e.actions(&id)
+            .await
+            .iter()
+            .any(|a| a == "outbox_rescheduled")
+    );
 }
 on_both!(not_delivered, not_delivered_then_answered);
 
@@ -352,7 +390,10 @@ async fn unknown_waits_for_the_retransmit_floor(url: &str) {
     assert_eq!(e.status(&id).await, "approved");
     let sends = payer.sends();
     assert_eq!(sends.len(), 2);
-    assert_eq!(sends[0], sends[1], "a retransmit is the same bytes and PayloadID");
+    assert_eq!(
+        sends[0], sends[1],
+        "a retransmit is the same bytes and PayloadID"
+    );
 }
 on_both!(unknown, unknown_waits_for_the_retransmit_floor);
 
@@ -369,7 +410,13 @@ async fn refused_rejects_the_record(url: &str) {
     let ev = e.t.store.events(&id).await.unwrap();
     let rejected = ev.iter().find(|x| x.action == "rejected").unwrap();
     assert_eq!(rejected.actor, "outbox");
-    assert!(rejected.reason.as_deref().unwrap().contains("member id not on file"));
+    assert!(
+        rejected
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("member id not on file")
+    );
     // Final: never sent again.
     e.advance(3_600_000);
     assert_eq!(w.run_once().await.unwrap(), 0);
@@ -385,8 +432,17 @@ async fn config_dead_letter_then_retry(url: &str) {
     assert_eq!(w.run_once().await.unwrap(), 1);
     let m = e.outbox(ob).await;
     assert_eq!(m.state, "dead");
-    assert!(m.last_error.as_deref().unwrap().contains("credentials rejected"));
-    assert_eq!(e.status(&id).await, "submitted", "the record waits for a person");
+    assert!(
+        m.last_error
+            .as_deref()
+            .unwrap()
+            .contains("credentials rejected")
+    );
+    assert_eq!(
+        e.status(&id).await,
+        "submitted",
+        "the record waits for a person"
+    );
     let dead = e.t.store.outbox_list(Some("dead")).await.unwrap();
     assert_eq!(dead.iter().map(|m| m.id).collect::<Vec<_>>(), vec![ob]);
     e.advance(3_600_000);
@@ -394,7 +450,10 @@ async fn config_dead_letter_then_retry(url: &str) {
     // Only a dead letter can be retried, and only by someone who may send.
     assert!(e.t.outbox_retry(ob, "mallory").await.is_err());
     e.t.outbox_retry(ob, "alice").await.unwrap();
-    assert!(e.t.outbox_retry(ob, "alice").await.is_err(), "no longer dead");
+    assert!(
+        e.t.outbox_retry(ob, "alice").await.is_err(),
+        "no longer dead"
+    );
     let m = e.outbox(ob).await;
     assert_eq!((m.state.as_str(), m.attempts), ("queued", 0));
     assert!(e.actions(&id).await.iter().any(|a| a == "outbox_retried"));
@@ -423,7 +482,10 @@ async fn max_attempts_make_a_dead_letter(url: &str) {
     assert_eq!(m.state, "dead");
     assert_eq!(m.attempts, 3);
     assert!(
-        m.last_error.as_deref().unwrap().contains("after 3 attempts"),
+        m.last_error
+            .as_deref()
+            .unwrap()
+            .contains("after 3 attempts"),
         "{:?}",
         m.last_error
     );
@@ -455,10 +517,23 @@ async fn circuit_breaker_opens_and_holds_the_transport(url: &str) {
     for ob in [a, b] {
         let m = e.outbox(ob).await;
         assert_eq!(m.state, "queued");
-        assert_eq!(m.next_attempt_at, opened_at + 10_000, "due when it half-opens");
+        assert_eq!(
+            m.next_attempt_at,
+            opened_at + 10_000,
+            "due when it half-opens"
+        );
     }
-    assert_eq!(e.outbox(b).await.attempts, 0, "a deferral is not an attempt");
-    assert!(e.actions(&b_id).await.iter().any(|x| x == "outbox_deferred"));
+    assert_eq!(
+        e.outbox(b).await.attempts,
+        0,
+        "a deferral is not an attempt"
+    );
+    assert!(
+        e.actions(&b_id)
+            .await
+            .iter()
+            .any(|x| x == "outbox_deferred")
+    );
     // After the open time: one trial, it succeeds, the circuit closes, the rest follow.
     e.set(opened_at + 10_000);
     for _ in 0..3 {
@@ -471,7 +546,10 @@ async fn circuit_breaker_opens_and_holds_the_transport(url: &str) {
     assert_eq!(e.status(&a_id).await, "approved");
     assert_eq!(e.status(&b_id).await, "approved");
 }
-on_both!(circuit_breaker, circuit_breaker_opens_and_holds_the_transport);
+on_both!(
+    circuit_breaker,
+    circuit_breaker_opens_and_holds_the_transport
+);
 
 async fn lost_lease_cannot_overwrite(url: &str) {
     let mut e = Env::new(url, Format::X12Core, retry()).await;
@@ -509,7 +587,11 @@ async fn lost_lease_cannot_overwrite(url: &str) {
     assert_eq!(after.last_error, m.last_error);
     assert_eq!(e.status(&id).await, "approved");
     assert!(!e.actions(&id).await.iter().any(|a| a == "rejected"));
-    assert_eq!(slow.sends()[0], fast.sends()[0], "the takeover resent the same bytes");
+    assert_eq!(
+        slow.sends()[0],
+        fast.sends()[0],
+        "the takeover resent the same bytes"
+    );
 }
 on_both!(lost_lease, lost_lease_cannot_overwrite);
 
@@ -540,12 +622,18 @@ async fn crash_recovery_resends_the_same_bytes(url: &str) {
     let m = e.outbox(ob).await;
     assert_eq!((m.state.as_str(), m.attempts), ("answered", 2));
     assert_eq!(e.status(&id).await, "approved");
-    assert_eq!(hung.sends()[0], payer.sends()[0], "identical bytes and PayloadID");
+    assert_eq!(
+        hung.sends()[0],
+        payer.sends()[0],
+        "identical bytes and PayloadID"
+    );
     assert_eq!(payer.sends().len(), 1);
     let ev = e.t.store.events(&id).await.unwrap();
     assert!(
         ev.iter().any(|x| x.action == "outbox_claimed"
-            && x.reason.as_deref().is_some_and(|r| r.contains("outcome unknown"))),
+            && x.reason
+                .as_deref()
+                .is_some_and(|r| r.contains("outcome unknown"))),
         "the reclaim says why"
     );
 }
@@ -601,6 +689,48 @@ async fn pas_submission_is_a_bundle(url: &str) {
     assert_eq!(e.status(&id).await, "rejected");
 }
 on_both!(pas, pas_submission_is_a_bundle);
+
+async fn pended_pas_record_is_inquired(url: &str) {
+    let mut e = Env::new(url, Format::FhirPas, retry()).await;
+    e.pended = true;
+    let payer = Scripted::new(&[]);
+    let (id, ob) = e.submit(&[&payer]).await;
+    let w = e.worker("w1", &payer);
+    assert_eq!(w.run_once().await.unwrap(), 1);
+    assert_eq!(e.status(&id).await, "pended");
+    // Not before `inquire_every_ms` (60 s here) since the last word from the payer.
+    assert!(e.t.enqueue_inquiries(&e.dir).await.unwrap().is_empty());
+    e.advance(61_000);
+    let asked = e.t.enqueue_inquiries(&e.dir).await.unwrap();
+    assert_eq!(asked.len(), 1);
+    assert!(
+        e.t.enqueue_inquiries(&e.dir).await.unwrap().is_empty(),
+        "one inquiry in flight at a time"
+    );
+    let q = e.outbox(asked[0]).await;
+    assert_eq!(
+        (q.operation.as_str(), q.state.as_str()),
+        ("inquire", "queued")
+    );
+    assert_eq!(q.request_id.as_deref(), Some(id.as_str()));
+    assert_ne!(q.payload_id, e.outbox(ob).await.payload_id);
+    let raw = e.t.store.outbound_raw(q.id).await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&raw).contains("profile-pas-inquiry-request-bundle"));
+    // The payer has decided meanwhile: the inquiry's answer approves the record.
+    let req = e.t.body(&id).await.unwrap();
+    let approval = e.answer(&req, false);
+    *payer.answers.lock().unwrap() = vec![(req.submitter_reference.as_str().to_owned(), approval)];
+    assert_eq!(w.run_once().await.unwrap(), 1);
+    assert_eq!(e.outbox(q.id).await.state, "answered");
+    assert_eq!(e.status(&id).await, "approved");
+    assert_eq!(payer.sends()[1].1, raw);
+    e.advance(600_000);
+    assert!(
+        e.t.enqueue_inquiries(&e.dir).await.unwrap().is_empty(),
+        "decided: no more"
+    );
+}
+on_both!(inquire, pended_pas_record_is_inquired);
 
 /// Two workers, each with its own connection pool (as two processes would have), claim from
 /// one PostgreSQL database at once: every message is sent exactly once.

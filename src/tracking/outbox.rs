@@ -374,7 +374,12 @@ impl Tracker {
     }
 
     /// The payer answered; the answer is stored (inbound message `inbound_id`) and applied.
-    pub async fn outbox_answered(&self, m: &OutboxRow, inbound_id: i64, detail: &str) -> Result<()> {
+    pub async fn outbox_answered(
+        &self,
+        m: &OutboxRow,
+        inbound_id: i64,
+        detail: &str,
+    ) -> Result<()> {
         let mut c = self.leased(m, "answered");
         c.answered_at = Some(self.now());
         c.inbound_message_id = Some(inbound_id);
@@ -476,7 +481,13 @@ impl Tracker {
             c.answered_at = inbound_id.map(|_| self.now());
             let mut writes = vec![
                 Write::Outbox(c),
-                self.outbox_event(m, ACTOR, "outbox_refused", "refused", Some(reason.to_owned())),
+                self.outbox_event(
+                    m,
+                    ACTOR,
+                    "outbox_refused",
+                    "refused",
+                    Some(reason.to_owned()),
+                ),
             ];
             if m.operation == "submit"
                 && let Some(rid) = &m.request_id
