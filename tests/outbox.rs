@@ -800,3 +800,37 @@ async fn two_workers_never_send_one_message_twice_postgres() {
     }
     eprintln!("claims per worker: {per_worker:?}");
 }
+
+/// `run` sleeps until poked, sends what was queued, and stops on shutdown.
+async fn run_wakes_on_notify_and_stops(url: &str) {
+    let mut e = Env::new(url, Format::X12Core, retry()).await;
+    let payer = Scripted::new(&[]);
+    let clock = e.clock.clone();
+    let mut o = WorkerOptions::new("runner");
+    o.poll_ms = 3_600_000; // only a poke wakes it
+    let w = Worker::new(&e.t, e.dir.clone(), factory(&payer), o)
+        .with_clock(Arc::new(move || clock.load(Ordering::SeqCst)));
+    let poke = w.notifier();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let runner = tokio::spawn({
+        let w = w.clone();
+        async move { w.run(stopped).await }
+    });
+    let (id, ob) = e.submit(&[&payer]).await;
+    poke.notify_one();
+    tokio::time::timeout(WAIT, async {
+        while e.outbox(ob).await.state != "answered" {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the poked worker sends");
+    assert_eq!(e.status(&id).await, "approved");
+    stop.send(true).unwrap();
+    tokio::time::timeout(WAIT, runner)
+        .await
+        .expect("the worker stops")
+        .unwrap()
+        .unwrap();
+}
+on_both!(run_loop, run_wakes_on_notify_and_stops);
