@@ -834,3 +834,63 @@ async fn run_wakes_on_notify_and_stops(url: &str) {
         .unwrap();
 }
 on_both!(run_loop, run_wakes_on_notify_and_stops);
+
+/// The command line: `records submit --payers` queues, `outbox list / counts / retry`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_line_queues_lists_and_retries() {
+    let url = db::sqlite_url();
+    let e = Env::new(&url, Format::X12Core, retry()).await;
+    let req = bench::request(&e.run, 0).unwrap();
+    let id = e.t.create(&req, "alice").await.unwrap();
+    e.t.send_to_review(&id, "alice").await.unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "priorauth-outbox-cli-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let payers = dir.join("payers.toml");
+    std::fs::write(
+        &payers,
+        "[payers.\"*\"]\nformat = \"x12-core\"\nendpoint = \"http://127.0.0.1:9/core\"\n",
+    )
+    .unwrap();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_priorauth"))
+            .args(args)
+            .args(["--db", &url, "--actor", "alice", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let v = cli(&[
+        "records",
+        "submit",
+        &id,
+        "--payers",
+        payers.to_str().unwrap(),
+    ]);
+    let ob = v["outbox"].as_i64().unwrap();
+    assert_eq!(v["format"], "x12-core");
+    let queued = cli(&["outbox", "list", "--state", "queued"]);
+    assert_eq!(queued[0]["id"].as_i64(), Some(ob));
+    assert_eq!(queued[0]["request_id"], id.as_str());
+    // A worker finds the payer's credentials wrong: a dead letter a person retries.
+    let payer = Scripted::new(&[Step::Config("credentials rejected")]);
+    e.worker("w1", &payer).run_once().await.unwrap();
+    assert_eq!(cli(&["outbox", "counts"])["dead"], 1);
+    let v = cli(&["outbox", "retry", &ob.to_string()]);
+    assert_eq!(v["state"], "queued");
+    assert_eq!(e.outbox(ob).await.state, "queued");
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_priorauth"))
+        .args(["outbox", "list", "--state", "lost", "--db", &url])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown outbox state"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
