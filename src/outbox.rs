@@ -1,7 +1,9 @@
 //! The outbox worker: claims due messages from the store under a lease, sends them through the
 //! payer's transport and records the outcome.
 //!
-//! Per message: the attempt budget (`retry.max_attempts`), the retransmit floor (a message whose
+//! Per message: whether its record still waits for the payer (a submission whose record was
+//! answered meanwhile is not sent again, one whose record was cancelled is a dead letter), the
+//! attempt budget (`retry.max_attempts`), the retransmit floor (a message whose
 //! last attempt may have reached the payer is not sent again before `retry.retransmit_min_ms`),
 //! the payer's circuit breaker (per process: `retry.circuit_failures` consecutive failures open
 //! it for `retry.circuit_open_ms`, then one trial send), then the attempt is recorded (committed
@@ -409,6 +411,11 @@ impl Worker {
             }
         };
         let retry = cfg.retry.clone();
+        match t.outbox_settle_stale(m).await? {
+            Some("answered") => return Ok(Outcome::Answered),
+            Some(_) => return Ok(Outcome::Dead),
+            None => {}
+        }
         if m.attempts >= i64::from(retry.max_attempts.max(1)) {
             let why = format!(
                 "{} attempts made; the last: {}",

@@ -894,3 +894,27 @@ async fn command_line_queues_lists_and_retries() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown outbox state"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A submission whose record no longer waits for the payer is not sent: answered meanwhile
+/// (an answer applied just before a crash), or cancelled.
+async fn stale_submissions_are_not_sent(url: &str) {
+    let mut e = Env::new(url, Format::X12Core, retry()).await;
+    let payer = Scripted::new(&[]);
+    let (answered_id, a) = e.submit(&[&payer]).await;
+    let (cancelled_id, c) = e.submit(&[&payer]).await;
+    // The answer reaches the record by another path; the other record is cancelled.
+    let answer = payer.answers.lock().unwrap()[0].1.clone();
+    e.t.ingest(&answer, "test", &mut |_, _| {}).await.unwrap();
+    assert_eq!(e.status(&answered_id).await, "approved");
+    e.t.cancel(&cancelled_id, "alice", "no longer needed")
+        .await
+        .unwrap();
+    let w = e.worker("w1", &payer);
+    assert_eq!(w.run_once().await.unwrap(), 2);
+    assert!(payer.sends().is_empty(), "nothing sent");
+    assert_eq!(e.outbox(a).await.state, "answered");
+    let m = e.outbox(c).await;
+    assert_eq!(m.state, "dead");
+    assert!(m.last_error.unwrap().contains("cancelled"));
+}
+on_both!(stale, stale_submissions_are_not_sent);
