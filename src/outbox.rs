@@ -655,7 +655,15 @@ impl Worker {
                 tokio::fs::create_dir_all(&done)
                     .await
                     .map_err(|e| TrackingError::Invalid(format!("{}: {e}", done.display())))?;
-                tokio::fs::rename(&path, done.join(&name))
+                let mut target = done.join(&name);
+                if tokio::fs::try_exists(&target).await.unwrap_or(false) {
+                    // The same name again (a payer reusing names): keep both.
+                    target = done.join(format!(
+                        "{name}.{}",
+                        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+                    ));
+                }
+                tokio::fs::rename(&path, &target)
                     .await
                     .map_err(|e| TrackingError::Invalid(format!("{}: {e}", path.display())))?;
                 tracing::info!(payer = %p.id, size = data.len(), inbound = report.message_id, "batch answer taken in");
@@ -668,6 +676,26 @@ impl Worker {
 
 fn ms(d: Duration) -> i64 {
     d.as_millis().min(i64::MAX as u128) as i64
+}
+
+/// Whether a name is a file still being written (hidden, temp, partial, backup): the same rule
+/// as `transport::batch` on the transport branch, which should replace this local pick-up
+/// (`pick_up` / `mark_processed`) once both are merged.
+fn in_progress(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    name.starts_with('.')
+        || name.starts_with('~')
+        || name.ends_with('~')
+        || [
+            ".tmp",
+            ".part",
+            ".partial",
+            ".filepart",
+            ".crdownload",
+            ".swp",
+        ]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
 }
 
 /// The whole files of a folder, by name (a missing folder has none).
@@ -685,10 +713,12 @@ async fn complete_files(dir: &Path) -> Result<Vec<PathBuf>> {
         .await
         .map_err(|e| TrackingError::Invalid(format!("{}: {e}", dir.display())))?
     {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let partial = name.starts_with('.') || name.ends_with(".tmp") || name.ends_with(".part");
+        let Some(name) = e.file_name().to_str().map(str::to_owned) else {
+            tracing::warn!("batch answer with a name that is not UTF-8: left in place");
+            continue;
+        };
         let is_file = e.file_type().await.map(|t| t.is_file()).unwrap_or(false);
-        if is_file && !partial {
+        if is_file && !in_progress(&name) {
             out.push(e.path());
         }
     }
