@@ -29,6 +29,8 @@ enum Step {
     Answer,
     Accept,
     NotDelivered,
+    /// Not delivered, with a Retry-After in seconds.
+    Busy(u64),
     Unknown,
     Refused(&'static str),
     Config(&'static str),
@@ -111,6 +113,10 @@ impl Transport for Scripted {
                 Step::NotDelivered => Err(SendError::NotDelivered {
                     reason: "connection refused".into(),
                     retry_after: None,
+                }),
+                Step::Busy(secs) => Err(SendError::NotDelivered {
+                    reason: "ReceiverServerBusy".into(),
+                    retry_after: Some(Duration::from_secs(secs)),
                 }),
                 Step::Unknown => Err(SendError::Unknown {
                     reason: "timed out after the request was written".into(),
@@ -707,6 +713,18 @@ async fn pended_pas_record_is_inquired(url: &str) {
         e.t.enqueue_inquiries(&e.dir).await.unwrap().is_empty(),
         "one inquiry in flight at a time"
     );
+    // A refused inquiry is final for the inquiry, not for the authorization.
+    payer
+        .script
+        .lock()
+        .unwrap()
+        .push_back(Step::Refused("inquiry not supported today"));
+    assert_eq!(w.run_once().await.unwrap(), 1);
+    assert_eq!(e.outbox(asked[0]).await.state, "refused");
+    assert_eq!(e.status(&id).await, "pended");
+    e.advance(61_000);
+    let asked = e.t.enqueue_inquiries(&e.dir).await.unwrap();
+    assert_eq!(asked.len(), 1, "asked again next period");
     let q = e.outbox(asked[0]).await;
     assert_eq!(
         (q.operation.as_str(), q.state.as_str()),
@@ -723,7 +741,7 @@ async fn pended_pas_record_is_inquired(url: &str) {
     assert_eq!(w.run_once().await.unwrap(), 1);
     assert_eq!(e.outbox(q.id).await.state, "answered");
     assert_eq!(e.status(&id).await, "approved");
-    assert_eq!(payer.sends()[1].1, raw);
+    assert_eq!(payer.sends()[2].1, raw);
     e.advance(600_000);
     assert!(
         e.t.enqueue_inquiries(&e.dir).await.unwrap().is_empty(),
@@ -731,6 +749,25 @@ async fn pended_pas_record_is_inquired(url: &str) {
     );
 }
 on_both!(inquire, pended_pas_record_is_inquired);
+
+async fn retry_after_is_honoured(url: &str) {
+    let mut e = Env::new(url, Format::X12Core, retry()).await;
+    let payer = Scripted::new(&[Step::Busy(30)]);
+    let (id, ob) = e.submit(&[&payer]).await;
+    let w = e.worker("w1", &payer);
+    assert_eq!(w.run_once().await.unwrap(), 1);
+    let m = e.outbox(ob).await;
+    assert_eq!(m.state, "queued");
+    assert_eq!(
+        m.next_attempt_at,
+        e.now() + 30_000,
+        "the payer's Retry-After"
+    );
+    e.set(m.next_attempt_at);
+    assert_eq!(w.run_once().await.unwrap(), 1);
+    assert_eq!(e.status(&id).await, "approved");
+}
+on_both!(retry_after, retry_after_is_honoured);
 
 /// Two workers, each with its own connection pool (as two processes would have), claim from
 /// one PostgreSQL database at once: every message is sent exactly once.
