@@ -1,7 +1,9 @@
 //! The outbox worker: claims due messages from the store under a lease, sends them through the
 //! payer's transport and records the outcome.
 //!
-//! Per message: the attempt budget (`retry.max_attempts`), the retransmit floor (a message whose
+//! Per message: whether its record still waits for the payer (a submission whose record was
+//! answered meanwhile is not sent again, one whose record was cancelled is a dead letter), the
+//! attempt budget (`retry.max_attempts`), the retransmit floor (a message whose
 //! last attempt may have reached the payer is not sent again before `retry.retransmit_min_ms`),
 //! the payer's circuit breaker (per process: `retry.circuit_failures` consecutive failures open
 //! it for `retry.circuit_open_ms`, then one trial send), then the attempt is recorded (committed
@@ -228,9 +230,8 @@ impl Worker {
                     first_err.get_or_insert(e);
                 }
                 Err(e) => {
-                    first_err.get_or_insert(TrackingError::Invalid(format!(
-                        "outbox task failed: {e}"
-                    )));
+                    first_err
+                        .get_or_insert(TrackingError::Invalid(format!("outbox task failed: {e}")));
                 }
             }
         }
@@ -265,7 +266,11 @@ impl Worker {
             let now = self.now();
             if has_pas && now.saturating_sub(last_inquiries) >= every(o.poll_ms.max(1) * 30) {
                 last_inquiries = now;
-                match self.tracker(now).enqueue_inquiries(&self.inner.directory).await {
+                match self
+                    .tracker(now)
+                    .enqueue_inquiries(&self.inner.directory)
+                    .await
+                {
                     Ok(ids) if !ids.is_empty() => {
                         tracing::info!(count = ids.len(), "outbox: inquiries queued")
                     }
@@ -381,7 +386,9 @@ impl Worker {
     pub async fn process(&self, m: OutboxRow) -> Result<Outcome> {
         let outcome = self.process_inner(&m).await;
         let outcome = match outcome {
-            Err(TrackingError::Store(StoreError::Conflict(e))) if e.contains("no longer leased") => {
+            Err(TrackingError::Store(StoreError::Conflict(e)))
+                if e.contains("no longer leased") =>
+            {
                 tracing::warn!(outbox = m.id, payer = %m.payer, "outbox: lease lost, result not written");
                 Ok(Outcome::LostLease)
             }
@@ -404,6 +411,11 @@ impl Worker {
             }
         };
         let retry = cfg.retry.clone();
+        match t.outbox_settle_stale(m).await? {
+            Some("answered") => return Ok(Outcome::Answered),
+            Some(_) => return Ok(Outcome::Dead),
+            None => {}
+        }
         if m.attempts >= i64::from(retry.max_attempts.max(1)) {
             let why = format!(
                 "{} attempts made; the last: {}",
@@ -556,8 +568,11 @@ impl Worker {
             }) => {
                 self.settle(&m.payer, retry, now, Some(false));
                 if m.attempts >= max {
-                    t.outbox_dead(&m, &format!("not delivered after {} attempts: {reason}", m.attempts))
-                        .await?;
+                    t.outbox_dead(
+                        &m,
+                        &format!("not delivered after {} attempts: {reason}", m.attempts),
+                    )
+                    .await?;
                     return Ok(Outcome::Dead);
                 }
                 let wait = retry_after.unwrap_or_else(|| retry.backoff(m.attempts as u32, false));
@@ -662,10 +677,18 @@ impl Worker {
                     t.outbox_answered_later(&rid, report.message_id).await?;
                 }
                 let done = dir.join("processed");
-                tokio::fs::create_dir_all(&done).await.map_err(|e| {
-                    TrackingError::Invalid(format!("{}: {e}", done.display()))
-                })?;
-                tokio::fs::rename(&path, done.join(&name))
+                tokio::fs::create_dir_all(&done)
+                    .await
+                    .map_err(|e| TrackingError::Invalid(format!("{}: {e}", done.display())))?;
+                let mut target = done.join(&name);
+                if tokio::fs::try_exists(&target).await.unwrap_or(false) {
+                    // The same name again (a payer reusing names): keep both.
+                    target = done.join(format!(
+                        "{name}.{}",
+                        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+                    ));
+                }
+                tokio::fs::rename(&path, &target)
                     .await
                     .map_err(|e| TrackingError::Invalid(format!("{}: {e}", path.display())))?;
                 tracing::info!(payer = %p.id, size = data.len(), inbound = report.message_id, "batch answer taken in");
@@ -678,6 +701,26 @@ impl Worker {
 
 fn ms(d: Duration) -> i64 {
     d.as_millis().min(i64::MAX as u128) as i64
+}
+
+/// Whether a name is a file still being written (hidden, temp, partial, backup): the same rule
+/// as `transport::batch` on the transport branch, which should replace this local pick-up
+/// (`pick_up` / `mark_processed`) once both are merged.
+fn in_progress(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    name.starts_with('.')
+        || name.starts_with('~')
+        || name.ends_with('~')
+        || [
+            ".tmp",
+            ".part",
+            ".partial",
+            ".filepart",
+            ".crdownload",
+            ".swp",
+        ]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
 }
 
 /// The whole files of a folder, by name (a missing folder has none).
@@ -695,10 +738,12 @@ async fn complete_files(dir: &Path) -> Result<Vec<PathBuf>> {
         .await
         .map_err(|e| TrackingError::Invalid(format!("{}: {e}", dir.display())))?
     {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let partial = name.starts_with('.') || name.ends_with(".tmp") || name.ends_with(".part");
+        let Some(name) = e.file_name().to_str().map(str::to_owned) else {
+            tracing::warn!("batch answer with a name that is not UTF-8: left in place");
+            continue;
+        };
         let is_file = e.file_type().await.map(|t| t.is_file()).unwrap_or(false);
-        if is_file && !partial {
+        if is_file && !in_progress(&name) {
             out.push(e.path());
         }
     }

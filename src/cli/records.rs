@@ -105,6 +105,13 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         count: u32,
     },
+    /// The outbox: messages queued for payers, their states, dead letters to retry.
+    Outbox {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        cmd: OutboxCmd,
+    },
     /// Benchmark: generate N submitted records and a batch of N 278 responses, ingest it.
     BenchIngest {
         #[command(flatten)]
@@ -112,6 +119,20 @@ pub enum Command {
         #[arg(long, default_value_t = 100_000)]
         count: usize,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OutboxCmd {
+    /// Outbox messages, optionally in one state (queued, sending, delivered, answered,
+    /// refused, dead).
+    List {
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// How many messages are in each state.
+    Counts,
+    /// Send a dead letter again (attempts reset).
+    Retry { id: i64 },
 }
 
 #[derive(Subcommand, Debug)]
@@ -146,9 +167,13 @@ pub enum RecordsCmd {
     },
     /// The clinician replaces the request with a new version.
     Modify { id: String, file: PathBuf },
-    /// Send a ready record to the payer as a 278 (written to --out or stdout).
+    /// Send a ready record to the payer: as a 278 written to --out or stdout, or, with
+    /// --payers, queued in the outbox for the payer's route (a worker sends it).
     Submit {
         id: String,
+        /// The payer directory (TOML): queue the request in the outbox in the payer's format.
+        #[arg(long, conflicts_with = "out")]
+        payers: Option<PathBuf>,
         /// Our interchange id, QUALIFIER:ID.
         #[arg(long, default_value = "ZZ:PRIORAUTHGW")]
         sender: String,
@@ -230,6 +255,7 @@ fn common(c: &Command) -> &Common {
         | Command::Actors { common, .. }
         | Command::Policy { common, .. }
         | Command::ControlNumbers { common, .. }
+        | Command::Outbox { common, .. }
         | Command::BenchIngest { common, .. } => common,
     }
 }
@@ -539,6 +565,57 @@ async fn run_async(cmd: Command) -> Result<ExitCode, String> {
             })?;
             ExitCode::SUCCESS
         }
+        Command::Outbox { cmd, .. } => {
+            match cmd {
+                OutboxCmd::List { state } => {
+                    let rows = t
+                        .store
+                        .outbox_list(state.as_deref())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    print(json, &rows, || {
+                        rows.iter()
+                            .map(|m| {
+                                format!(
+                                    "{}  {}  {} {}  record {}  attempts {}  next {}{}",
+                                    m.id,
+                                    m.state,
+                                    m.operation,
+                                    m.payer,
+                                    m.request_id.as_deref().unwrap_or("-"),
+                                    m.attempts,
+                                    iso(m.next_attempt_at),
+                                    m.last_error
+                                        .as_deref()
+                                        .map(|e| format!("  last error: {e}"))
+                                        .unwrap_or_default()
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })?;
+                }
+                OutboxCmd::Counts => {
+                    let counts = t.store.outbox_counts().await.map_err(|e| e.to_string())?;
+                    let map: serde_json::Map<String, serde_json::Value> =
+                        counts.iter().map(|(s, n)| (s.clone(), json!(n))).collect();
+                    print(json, &map, || {
+                        counts
+                            .iter()
+                            .map(|(s, n)| format!("{s} {n}"))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })?;
+                }
+                OutboxCmd::Retry { id } => {
+                    t.outbox_retry(id, actor).await.map_err(err)?;
+                    print(json, &json!({"outbox": id, "state": "queued"}), || {
+                        format!("outbox message {id} queued again")
+                    })?;
+                }
+            }
+            ExitCode::SUCCESS
+        }
         Command::BenchIngest { count, .. } => {
             let r = crate::tracking::bench::ingest(&t, count)
                 .await
@@ -694,9 +771,31 @@ async fn records(
         }
         RecordsCmd::Submit {
             id,
+            payers: Some(p),
+            ..
+        } => {
+            let dir = crate::payers::PayerDirectory::load(&p).map_err(|e| e.to_string())?;
+            let row = t.record(&id).await.map_err(err)?;
+            let payer = dir.route(&row.payer).map_err(|e| e.to_string())?;
+            let ob = t.submit_to(&id, actor, payer).await.map_err(err)?;
+            print(
+                json,
+                &json!({"id": id, "status": "submitted", "outbox": ob, "payer": row.payer,
+                        "format": payer.format.as_str()}),
+                || {
+                    format!(
+                        "submitted; queued as outbox message {ob} for payer {}",
+                        row.payer
+                    )
+                },
+            )?;
+        }
+        RecordsCmd::Submit {
+            id,
             sender,
             receiver,
             out,
+            payers: None,
         } => {
             let settings = super::x12cmd::envelope_settings(&super::EnvelopeArgs {
                 sender,

@@ -8,7 +8,14 @@ use super::rows::{NewEvent, OUTBOX_COLUMNS, OutboxRow, insert_events};
 use super::{Backend, Result, Store, StoreError, get};
 
 /// Outbox states.
-pub const OUTBOX_STATES: &[&str] = &["queued", "sending", "delivered", "answered", "refused", "dead"];
+pub const OUTBOX_STATES: &[&str] = &[
+    "queued",
+    "sending",
+    "delivered",
+    "answered",
+    "refused",
+    "dead",
+];
 
 impl Store {
     /// Claims up to `limit` messages that are due at `now` for `owner`, leased until

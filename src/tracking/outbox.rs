@@ -374,7 +374,12 @@ impl Tracker {
     }
 
     /// The payer answered; the answer is stored (inbound message `inbound_id`) and applied.
-    pub async fn outbox_answered(&self, m: &OutboxRow, inbound_id: i64, detail: &str) -> Result<()> {
+    pub async fn outbox_answered(
+        &self,
+        m: &OutboxRow,
+        inbound_id: i64,
+        detail: &str,
+    ) -> Result<()> {
         let mut c = self.leased(m, "answered");
         c.answered_at = Some(self.now());
         c.inbound_message_id = Some(inbound_id);
@@ -432,6 +437,53 @@ impl Tracker {
         Ok(n)
     }
 
+    /// A submission whose record no longer waits for the payer is not sent (again): `answered`
+    /// when the payer's answer already reached the record (say an answer applied just before a
+    /// crash, before the outbox row was marked), `dead` when the record was cancelled first.
+    /// Returns the state written, or None when the record still waits for the payer.
+    pub async fn outbox_settle_stale(&self, m: &OutboxRow) -> Result<Option<&'static str>> {
+        let Some(rid) = m.request_id.as_deref() else {
+            return Ok(None);
+        };
+        if m.operation != "submit" {
+            return Ok(None);
+        }
+        let row = self.record(rid).await?;
+        let status = Self::state(&row)?;
+        if status.awaiting_payer() {
+            return Ok(None);
+        }
+        let (to, action, reason) = if status == State::Cancelled {
+            (
+                "dead",
+                "outbox_dead",
+                format!(
+                    "the record was cancelled before it was sent (attempt {})",
+                    m.attempts
+                ),
+            )
+        } else {
+            (
+                "answered",
+                "outbox_answered",
+                format!("the record is already {status}: not sent again"),
+            )
+        };
+        let mut c = self.leased(m, to);
+        if to == "dead" {
+            c.last_error = Some(reason.clone());
+        } else {
+            c.answered_at = Some(self.now());
+        }
+        self.store
+            .apply(&[
+                Write::Outbox(c),
+                self.outbox_event(m, ACTOR, action, to, Some(reason)),
+            ])
+            .await?;
+        Ok(Some(to))
+    }
+
     /// Handed over (a batch folder); the answer arrives later by another path.
     pub async fn outbox_delivered(&self, m: &OutboxRow) -> Result<()> {
         self.store
@@ -476,7 +528,13 @@ impl Tracker {
             c.answered_at = inbound_id.map(|_| self.now());
             let mut writes = vec![
                 Write::Outbox(c),
-                self.outbox_event(m, ACTOR, "outbox_refused", "refused", Some(reason.to_owned())),
+                self.outbox_event(
+                    m,
+                    ACTOR,
+                    "outbox_refused",
+                    "refused",
+                    Some(reason.to_owned()),
+                ),
             ];
             if m.operation == "submit"
                 && let Some(rid) = &m.request_id
