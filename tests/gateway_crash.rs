@@ -35,7 +35,10 @@ async fn submit_through_crashes(c: &Client, n: usize) -> String {
     let r = request(n, None, None);
     let key = format!("crash-{n}");
     loop {
-        let id = match c.post("/v1/authorizations", r.to_string(), Some(&key)).await {
+        let id = match c
+            .post("/v1/authorizations", r.to_string(), Some(&key))
+            .await
+        {
             Ok((201 | 200, v)) => v["id"].as_str().unwrap().to_owned(),
             Ok((503, _)) | Err(_) => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -44,7 +47,11 @@ async fn submit_through_crashes(c: &Client, n: usize) -> String {
             Ok((s, v)) => panic!("create {n}: {s} {v}"),
         };
         match c
-            .post(&format!("/v1/authorizations/{id}/submit"), String::new(), None)
+            .post(
+                &format!("/v1/authorizations/{id}/submit"),
+                String::new(),
+                None,
+            )
             .await
         {
             Ok((202 | 200, _)) => return id,
@@ -98,7 +105,10 @@ async fn thousand_submissions_survive_sigkill() {
         tokio::time::sleep(Duration::from_millis(rng.next(0, 300))).await;
         gw = serve(&dir, &db, Some(&payers), port, &[]);
         if kills > 200 {
-            panic!("submissions do not finish: {} of {TOTAL}", done.load(Ordering::SeqCst));
+            panic!(
+                "submissions do not finish: {} of {TOTAL}",
+                done.load(Ordering::SeqCst)
+            );
         }
     }
     let mut by_n: BTreeMap<usize, String> = BTreeMap::new();
@@ -115,10 +125,7 @@ async fn thousand_submissions_survive_sigkill() {
     let records = loop {
         let (_, v) = c.get("/v1/authorizations").await.unwrap();
         let rows = v["records"].as_array().cloned().unwrap_or_default();
-        let open = rows
-            .iter()
-            .filter(|r| r["status"] != "approved")
-            .count();
+        let open = rows.iter().filter(|r| r["status"] != "approved").count();
         if rows.len() >= TOTAL && open == 0 {
             break rows;
         }
@@ -205,7 +212,10 @@ async fn two_servers_on_one_postgres_share_the_outbox() {
         if v["records"].as_array().map(Vec::len) == Some(n) {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(120), "not all approved");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "not all approved"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     // Each message went out exactly once: no retransmit, no duplicate.

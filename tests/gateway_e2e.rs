@@ -25,15 +25,25 @@ async fn approved_through(format: &str, path: &str, extra: &str) {
     let d = &rec["decisions"][0];
     assert_eq!(d["status"], "approved", "{rec}");
     assert!(
-        d["certification_number"].as_str().is_some_and(|s| !s.is_empty()),
+        d["certification_number"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()),
         "{rec}"
     );
     // The payer saw one new authorization; submitting again sends nothing.
     let (s, v) = c
-        .post(&format!("/v1/authorizations/{id}/submit"), String::new(), None)
+        .post(
+            &format!("/v1/authorizations/{id}/submit"),
+            String::new(),
+            None,
+        )
         .await
         .unwrap();
-    assert_eq!((s, &v["already_submitted"]), (200, &Value::Bool(true)), "{v}");
+    assert_eq!(
+        (s, &v["already_submitted"]),
+        (200, &Value::Bool(true)),
+        "{v}"
+    );
     let stats: Value = reqwest::get(format!("{}/mock/stats", mock.url()))
         .await
         .unwrap()
@@ -122,7 +132,10 @@ async fn pended_pas_decision_arrives_by_inquiry() {
 async fn every_fault_mode_ends_in_a_definite_state() {
     let faults = [
         ("SYN000000501", "kind = \"status\"\nstatus = 500\ntimes = 1"),
-        ("SYN000000502", "kind = \"status\"\nstatus = 429\nretry_after = 1\ntimes = 1"),
+        (
+            "SYN000000502",
+            "kind = \"status\"\nstatus = 429\nretry_after = 1\ntimes = 1",
+        ),
         ("SYN000000503", "kind = \"status\"\nstatus = 503\ntimes = 1"),
         ("SYN000000504", "kind = \"drop\"\ntimes = 1"),
         ("SYN000000505", "kind = \"slow\"\nms = 5000\ntimes = 1"),
@@ -132,7 +145,9 @@ async fn every_fault_mode_ends_in_a_definite_state() {
     ];
     let mut rules = String::new();
     for (member, f) in &faults {
-        rules.push_str(&format!("[[fault]]\nmatch = {{ member = \"{member}\" }}\n{f}\n\n"));
+        rules.push_str(&format!(
+            "[[fault]]\nmatch = {{ member = \"{member}\" }}\n{f}\n\n"
+        ));
     }
     rules.push_str(
         "[[fault]]\nmatch = { member = \"SYN000000599\" }\nkind = \"status\"\nstatus = 500\n\n",
@@ -158,7 +173,9 @@ reason = "0U"
     let c = Client::new(gw.url());
     let mut ids = vec![];
     for (n, (member, _)) in faults.iter().enumerate() {
-        let id = c.create_and_submit(&request(100 + n, None, Some(member))).await;
+        let id = c
+            .create_and_submit(&request(100 + n, None, Some(member)))
+            .await;
         ids.push((member.to_string(), id));
     }
     let always = c
@@ -178,7 +195,10 @@ reason = "0U"
         );
     }
     let rec = c.wait_status(&rejected, &["rejected"], LIMIT).await;
-    assert!(rec["decisions"][0]["reason"].is_string() || rec["history"].to_string().contains("72"), "{rec}");
+    assert!(
+        rec["decisions"][0]["reason"].is_string() || rec["history"].to_string().contains("72"),
+        "{rec}"
+    );
     c.wait_status(&denied, &["denied"], LIMIT).await;
     // The payer that always fails: a dead letter with the reason, which a person can retry.
     let started = std::time::Instant::now();
@@ -193,11 +213,16 @@ reason = "0U"
         if let Some(m) = found {
             break m;
         }
-        assert!(started.elapsed() < LIMIT, "no dead letter for the failing payer: {v}");
+        assert!(
+            started.elapsed() < LIMIT,
+            "no dead letter for the failing payer: {v}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert!(
-        dead["last_error"].as_str().is_some_and(|e| e.contains("500")),
+        dead["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("500")),
         "{dead}"
     );
     let (s, v) = c
@@ -224,13 +249,23 @@ reason = "0U"
         .unwrap();
     // Every fault fired (the first request of each faulty member, and the failing payer's
     // attempts), so the states above were reached through them.
-    for kind in ["status", "drop", "slow", "malformed", "wrong_control", "core_busy"] {
+    for kind in [
+        "status",
+        "drop",
+        "slow",
+        "malformed",
+        "wrong_control",
+        "core_busy",
+    ] {
         assert!(
             stats["faults_by_kind"][kind].as_u64().unwrap_or(0) >= 1,
             "{kind} never fired: {stats}"
         );
     }
-    assert!(stats["faults_by_kind"]["status"].as_u64().unwrap() >= 3 + 6, "{stats}");
+    assert!(
+        stats["faults_by_kind"]["status"].as_u64().unwrap() >= 3 + 6,
+        "{stats}"
+    );
     let mut new_by_trace = std::collections::HashMap::<String, u32>::new();
     for r in received.as_array().unwrap() {
         if r["outcome"] == "new" {

@@ -70,7 +70,10 @@ impl Api {
         let resp = r.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn get(&self, path: &str) -> (u16, String) {
@@ -105,7 +108,10 @@ async fn create_validates_and_reads_back() {
 
     // Not JSON: 400. A wrong value: 422 naming the field.
     let (s, v) = api.post("/v1/authorizations", "{not json", &[]).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (400, Some("invalid_request")));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_request"))
+    );
     let mut bad: Value = serde_json::from_str(MRI).unwrap();
     bad["service_lines"] = json!("twelve");
     let (s, v) = api.post("/v1/authorizations", &bad.to_string(), &[]).await;
@@ -134,7 +140,9 @@ async fn idempotency_key_returns_the_first_record() {
     // The same key with another request is refused.
     let mut other: Value = serde_json::from_str(MRI).unwrap();
     other["submitter_reference"] = json!("OTHERREF01");
-    let (s, v) = api.post("/v1/authorizations", &other.to_string(), &key).await;
+    let (s, v) = api
+        .post("/v1/authorizations", &other.to_string(), &key)
+        .await;
     assert_eq!(s, 422, "{v}");
     assert_eq!(v["error"]["code"], "idempotency_key_reused");
     let (_, list) = api.get("/v1/authorizations").await;
@@ -160,12 +168,20 @@ async fn approval_chain_enforces_roles() {
     let (s, v) = api
         .post(&format!("/v1/authorizations/{id}/review"), "", &dr)
         .await;
-    assert_eq!((s, v["status"].as_str()), (200, Some("internal_review")), "{v}");
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (200, Some("internal_review")),
+        "{v}"
+    );
     // The clinician may not approve their own request; the supervisor may.
     let (s, v) = api
         .post(&format!("/v1/authorizations/{id}/approve"), "", &dr)
         .await;
-    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("forbidden")), "{v}");
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("forbidden")),
+        "{v}"
+    );
     let (s, v) = api
         .post(
             &format!("/v1/authorizations/{id}/deny"),
@@ -173,7 +189,11 @@ async fn approval_chain_enforces_roles() {
             &[("X-Actor", "sup-synth")],
         )
         .await;
-    assert_eq!((s, v["error"]["field"].as_str()), (400, Some("reason")), "{v}");
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (400, Some("reason")),
+        "{v}"
+    );
     let (s, v) = api
         .post(
             &format!("/v1/authorizations/{id}/approve"),
@@ -264,7 +284,10 @@ async fn health_metrics_and_openapi() {
         ),
         "{text}"
     );
-    assert!(text.contains("priorauth_records{status=\"draft\"} 1"), "{text}");
+    assert!(
+        text.contains("priorauth_records{status=\"draft\"} 1"),
+        "{text}"
+    );
     // No member id or name in the metrics.
     assert!(!text.contains("SYNTH"), "{text}");
 
@@ -288,7 +311,13 @@ async fn health_metrics_and_openapi() {
     for r in priorauth::server::openapi::ROUTES {
         let url = format!("{}{}", api.base, r.path.replace("{id}", "no-such-record"));
         let method = reqwest::Method::from_bytes(r.method.to_uppercase().as_bytes()).unwrap();
-        let resp = api.http.request(method, &url).body("{}").send().await.unwrap();
+        let resp = api
+            .http
+            .request(method, &url)
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
         let status = resp.status().as_u16();
         let body = resp.text().await.unwrap();
         assert!(

@@ -96,7 +96,10 @@ pub fn run(c: Command) -> Result<ExitCode, String> {
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "listening on http://{addr}");
                 if let Some(m) = mock {
-                    let _ = writeln!(out, "built-in mock payer on http://{m} (no payer directory given)");
+                    let _ = writeln!(
+                        out,
+                        "built-in mock payer on http://{m} (no payer directory given)"
+                    );
                 }
                 let _ = out.flush();
             }))?;
@@ -125,7 +128,10 @@ pub fn run(c: Command) -> Result<ExitCode, String> {
                 concurrency.max(1),
             ))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?
+                );
             } else {
                 println!("database {} , {} clients", r.database, r.concurrency);
                 for l in [&r.naive, &r.ours] {
@@ -150,11 +156,21 @@ pub fn run(c: Command) -> Result<ExitCode, String> {
                     concurrency.max(1),
                 ))?;
                 if json {
-                    println!("{}", serde_json::to_string_pretty(&e).map_err(|e| e.to_string())?);
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&e).map_err(|e| e.to_string())?
+                    );
                 } else {
                     println!(
                         "end to end ({}, {}): {} submitted, {} decided in {:.2} s: {:.0} decisions/s, submit->decision p50 {:.0} ms p99 {:.0} ms",
-                        e.format, e.database, e.submitted, e.decided, e.seconds, e.decisions_per_second, e.p50_ms, e.p99_ms
+                        e.format,
+                        e.database,
+                        e.submitted,
+                        e.decided,
+                        e.seconds,
+                        e.decisions_per_second,
+                        e.p50_ms,
+                        e.p99_ms
                     );
                 }
             }

@@ -22,7 +22,7 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const ACTOR: &str = "x-actor";
 
 /// The actor a request acts as: the `X-Actor` header, else the server's default actor.
-fn actor(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+pub(crate) fn actor_of(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
     match headers.get(ACTOR) {
         None => Ok(state.config.default_actor.clone()),
         Some(v) => {
@@ -78,12 +78,16 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let actor = actor(&state, &headers)?;
+    let actor = actor_of(&state, &headers)?;
     let request = parse_request(&body)?;
     let payer = facts(&request).payer;
     state.directory.route(&payer).map_err(|e| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "no_payer_route", e.to_string())
-            .field("umo.identifier")
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_payer_route",
+            e.to_string(),
+        )
+        .field("umo.identifier")
     })?;
     let key = match headers.get(IDEMPOTENCY_KEY) {
         None => None,
@@ -152,10 +156,9 @@ pub async fn list(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let status = match q.status.as_deref() {
         None | Some("") => None,
-        Some(s) => Some(
-            RecordState::parse(s)
-                .map_err(|e| ApiError::bad_request(e).field("status"))?,
-        ),
+        Some(s) => {
+            Some(RecordState::parse(s).map_err(|e| ApiError::bad_request(e).field("status"))?)
+        }
     };
     let rows = state.tracker.list(status).await?;
     Ok(Json(json!({ "records": rows })))
@@ -205,7 +208,7 @@ pub async fn modify(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let actor = actor(&state, &headers)?;
+    let actor = actor_of(&state, &headers)?;
     let request = parse_request(&body)?;
     let version = state.tracker.modify(&id, &request, &actor).await?;
     let row = state.tracker.record(&id).await?;
@@ -241,7 +244,7 @@ pub async fn review(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let actor = actor(&state, &headers)?;
+    let actor = actor_of(&state, &headers)?;
     let to = state.tracker.send_to_review(&id, &actor).await?;
     Ok(moved(&id, to))
 }
@@ -253,8 +256,11 @@ pub async fn approve(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let actor = actor(&state, &headers)?;
-    let to = state.tracker.approve(&id, &actor, reason_of(&body)?).await?;
+    let actor = actor_of(&state, &headers)?;
+    let to = state
+        .tracker
+        .approve(&id, &actor, reason_of(&body)?)
+        .await?;
     Ok(moved(&id, to))
 }
 
@@ -265,7 +271,7 @@ pub async fn deny(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let actor = actor(&state, &headers)?;
+    let actor = actor_of(&state, &headers)?;
     let reason = reason_of(&body)?
         .ok_or_else(|| ApiError::bad_request("a denial needs a reason").field("reason"))?;
     let to = state.tracker.deny(&id, &actor, &reason).await?;
@@ -279,7 +285,7 @@ pub async fn cancel(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let actor = actor(&state, &headers)?;
+    let actor = actor_of(&state, &headers)?;
     let reason = reason_of(&body)?
         .ok_or_else(|| ApiError::bad_request("a cancellation needs a reason").field("reason"))?;
     state.tracker.cancel(&id, &actor, &reason).await?;
@@ -294,7 +300,7 @@ pub async fn submit(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let actor = actor(&state, &headers)?;
+    let actor = actor_of(&state, &headers)?;
     let tracker: &Tracker = &state.tracker;
     let row = tracker.record(&id).await?;
     let status = RecordState::parse(&row.status)
@@ -309,10 +315,13 @@ pub async fn submit(
     if status == RecordState::Draft && !state.config.approval_chain {
         tracker.send_to_review(&id, &actor).await?;
     }
-    let payer = state
-        .directory
-        .route(&row.payer)
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "no_payer_route", e.to_string()))?;
+    let payer = state.directory.route(&row.payer).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_payer_route",
+            e.to_string(),
+        )
+    })?;
     let outbox_id = tracker.submit_to(&id, &actor, payer).await?;
     state.outbox_wake.notify_one();
     Ok((
@@ -352,7 +361,7 @@ pub async fn record_service(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let actor = actor(&state, &headers)?;
+    let actor = actor_of(&state, &headers)?;
     let de = &mut serde_json::Deserializer::from_slice(&body);
     let s: ServiceBody = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -379,7 +388,9 @@ pub async fn record_service(
 }
 
 /// `GET /v1/alerts`: evaluates the alert rules now and lists what needs attention.
-pub async fn alerts(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn alerts(
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let a = state.tracker.attention().await?;
     Ok(Json(serde_json::to_value(&a).map_err(|e| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
@@ -467,7 +478,7 @@ pub async fn outbox_retry(
     Path(id): Path<i64>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let actor = actor(&state, &headers)?;
+    let actor = actor_of(&state, &headers)?;
     state.tracker.outbox_retry(id, &actor).await?;
     state.outbox_wake.notify_one();
     Ok(Json(json!({ "id": id, "state": "queued" })))

@@ -59,9 +59,7 @@ impl Metrics {
                 );
             }
         }
-        out.push_str(
-            "# HELP priorauth_http_request_duration_seconds Time to answer a request.\n",
-        );
+        out.push_str("# HELP priorauth_http_request_duration_seconds Time to answer a request.\n");
         out.push_str("# TYPE priorauth_http_request_duration_seconds histogram\n");
         if let Ok(m) = self.latency.lock() {
             for (route, h) in m.iter() {
@@ -102,7 +100,9 @@ impl Metrics {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod principal;
 pub mod serve;
 
 use std::sync::Arc;
@@ -60,17 +61,17 @@ pub fn router(state: Arc<AppState>) -> Router {
     let max_body = state.config.max_body;
     Router::new()
         .route("/v1/authorizations", post(api::create).get(api::list))
-        .route(
-            "/v1/authorizations/{id}",
-            get(api::show).put(api::modify),
-        )
+        .route("/v1/authorizations/{id}", get(api::show).put(api::modify))
         .route("/v1/authorizations/{id}/request", get(api::request_body))
         .route("/v1/authorizations/{id}/review", post(api::review))
         .route("/v1/authorizations/{id}/approve", post(api::approve))
         .route("/v1/authorizations/{id}/deny", post(api::deny))
         .route("/v1/authorizations/{id}/cancel", post(api::cancel))
         .route("/v1/authorizations/{id}/submit", post(api::submit))
-        .route("/v1/authorizations/{id}/services", post(api::record_service))
+        .route(
+            "/v1/authorizations/{id}/services",
+            post(api::record_service),
+        )
         .route("/v1/alerts", get(api::alerts))
         .route("/v1/inbound", post(api::inbound))
         .route("/v1/outbox", get(api::outbox_list))
@@ -151,11 +152,7 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
             outbox,
         ),
     ]);
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 async fn openapi_json() -> impl IntoResponse {

@@ -26,9 +26,17 @@ pub const ROUTES: &[Route] = &[
         body: Some("AuthorizationRequest"),
         responses: &[
             (201, "Created: id and status", Some("Created")),
-            (200, "An earlier call with the same Idempotency-Key created it", Some("Created")),
+            (
+                200,
+                "An earlier call with the same Idempotency-Key created it",
+                Some("Created"),
+            ),
             (400, "The body is not JSON", ERR),
-            (422, "The request is not valid (field names where), or no payer route", ERR),
+            (
+                422,
+                "The request is not valid (field names where), or no payer route",
+                ERR,
+            ),
         ],
     },
     Route {
@@ -43,7 +51,10 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/authorizations/{id}",
         summary: "A record with its status, versions, decisions, remaining units per line, services, alerts and history",
         body: None,
-        responses: &[(200, "The record", Some("Record")), (404, "No such record", ERR)],
+        responses: &[
+            (200, "The record", Some("Record")),
+            (404, "No such record", ERR),
+        ],
     },
     Route {
         method: "put",
@@ -104,7 +115,10 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/authorizations/{id}/cancel",
         summary: "Cancel a record that is not closed (reason required)",
         body: Some("Reason"),
-        responses: &[(200, "Cancelled", Some("Moved")), (409, "Illegal in its status", ERR)],
+        responses: &[
+            (200, "Cancelled", Some("Moved")),
+            (409, "Illegal in its status", ERR),
+        ],
     },
     Route {
         method: "post",
@@ -113,7 +127,11 @@ pub const ROUTES: &[Route] = &[
         body: None,
         responses: &[
             (202, "Queued: committed before the first byte is sent", None),
-            (200, "Already with the payer or decided: nothing sent again", None),
+            (
+                200,
+                "Already with the payer or decided: nothing sent again",
+                None,
+            ),
             (409, "Not ready (the approval chain is on)", ERR),
             (422, "No route to its payer", ERR),
         ],
@@ -125,7 +143,11 @@ pub const ROUTES: &[Route] = &[
         body: Some("Service"),
         responses: &[
             (201, "Recorded (or flagged, under the flag policy)", None),
-            (409, "Refused: outside the authorization, with the reason", ERR),
+            (
+                409,
+                "Refused: outside the authorization, with the reason",
+                ERR,
+            ),
         ],
     },
     Route {
@@ -140,7 +162,10 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/inbound",
         summary: "Answers pushed by a payer or clearinghouse: X12 278/999/TA1 or PAS JSON; stored before read, applied to the records",
         body: None,
-        responses: &[(200, "What became of each item", None), (400, "Empty body", ERR)],
+        responses: &[
+            (200, "What became of each item", None),
+            (400, "Empty body", ERR),
+        ],
     },
     Route {
         method: "get",
@@ -272,11 +297,15 @@ pub fn document() -> Value {
         op.insert("summary".into(), json!(r.summary));
         let mut params = vec![];
         if r.path.contains("{id}") {
-            params.push(json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}));
+            params.push(
+                json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}),
+            );
         }
         if r.method == "post" && r.path == "/v1/authorizations" {
-            params.push(json!({"name": "Idempotency-Key", "in": "header", "required": false,
-                "schema": {"type": "string", "maxLength": 255}}));
+            params.push(
+                json!({"name": "Idempotency-Key", "in": "header", "required": false,
+                "schema": {"type": "string", "maxLength": 255}}),
+            );
         }
         if r.path.starts_with("/v1/") {
             params.push(json!({"name": "X-Actor", "in": "header", "required": false,

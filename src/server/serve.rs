@@ -95,23 +95,17 @@ pub async fn serve(
         .map_err(|e| format!("listener: {e}"))?;
 
     let (directory, mock) = match &opts.payers {
-        Some(path) => (
-            PayerDirectory::load(path).map_err(|e| e.to_string())?,
-            None,
-        ),
+        Some(path) => (PayerDirectory::load(path).map_err(|e| e.to_string())?, None),
         None => {
             let rules = match &opts.mock_rules {
                 Some(p) => crate::mockpayer::Rules::load(p).map_err(|e| e.to_string())?,
                 None => crate::mockpayer::Rules::default(),
             };
             let notify = format!("http://{addr}/v1/inbound");
-            let (mock_addr, _handle) = crate::mockpayer::spawn(
-                rules,
-                SocketAddr::from(([127, 0, 0, 1], 0)),
-                Some(notify),
-            )
-            .await
-            .map_err(|e| format!("cannot start the built-in mock payer: {e}"))?;
+            let (mock_addr, _handle) =
+                crate::mockpayer::spawn(rules, SocketAddr::from(([127, 0, 0, 1], 0)), Some(notify))
+                    .await
+                    .map_err(|e| format!("cannot start the built-in mock payer: {e}"))?;
             let mut cfg = PayerConfig::core("*", &format!("http://{mock_addr}/core"));
             // A local simulator: retry quickly.
             cfg.retry = RetryPolicy {
@@ -160,7 +154,11 @@ pub async fn serve(
                     _ = rx.changed() => break,
                 }
                 match t.attention().await {
-                    Ok(a) => tracing::info!(open = a.alerts.len(), expired = a.expired.len(), "alerts run"),
+                    Ok(a) => tracing::info!(
+                        open = a.alerts.len(),
+                        expired = a.expired.len(),
+                        "alerts run"
+                    ),
                     Err(e) => tracing::warn!(error = %e, "alerts run failed"),
                 }
             }

@@ -194,7 +194,12 @@ impl Client {
         }
     }
 
-    pub async fn post(&self, path: &str, body: String, key: Option<&str>) -> reqwest::Result<(u16, Value)> {
+    pub async fn post(
+        &self,
+        path: &str,
+        body: String,
+        key: Option<&str>,
+    ) -> reqwest::Result<(u16, Value)> {
         let mut r = self
             .http
             .post(format!("{}{path}", self.base))
@@ -218,11 +223,18 @@ impl Client {
 
     /// Creates and submits; returns the record id.
     pub async fn create_and_submit(&self, r: &Value) -> String {
-        let (s, v) = self.post("/v1/authorizations", r.to_string(), None).await.unwrap();
+        let (s, v) = self
+            .post("/v1/authorizations", r.to_string(), None)
+            .await
+            .unwrap();
         assert_eq!(s, 201, "{v}");
         let id = v["id"].as_str().unwrap().to_owned();
         let (s, v) = self
-            .post(&format!("/v1/authorizations/{id}/submit"), String::new(), None)
+            .post(
+                &format!("/v1/authorizations/{id}/submit"),
+                String::new(),
+                None,
+            )
             .await
             .unwrap();
         assert_eq!(s, 202, "{v}");
