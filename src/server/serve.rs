@@ -131,6 +131,9 @@ pub async fn serve(
         Arc::new(move |cfg: &PayerConfig| crate::transport::for_payer(cfg, &http));
     let mut options = WorkerOptions::new(default_owner());
     options.poll_ms = opts.poll_ms;
+    // Sends wait on the network, not the CPU: several at once (answers still commit in groups).
+    options.concurrency = 16;
+    options.batch = 64;
     let worker = Worker::new(&tracker, directory.clone(), factory, options);
     let wake = worker.notifier();
     let mut tasks = Vec::new();

@@ -2,7 +2,9 @@
 //! `synchronous = FULL`, PostgreSQL's WAL flush) serves many of them. A caller is answered only
 //! after the transaction holding its writes committed: what is acknowledged is durable.
 
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{Applied, Result, Store, Write};
 
@@ -18,9 +20,14 @@ pub(crate) struct Group {
 }
 
 impl Group {
-    pub(crate) fn spawn(store: Store, max_sets: usize) -> Group {
+    /// `committers` transactions may run at once (1 for SQLite, whose writes are serial anyway;
+    /// a few for PostgreSQL, where commits of different groups overlap).
+    pub(crate) fn spawn(store: Store, max_sets: usize, committers: usize) -> Group {
         let (jobs, rx) = mpsc::channel(max_sets * 4);
-        tokio::spawn(run(store, rx, max_sets));
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..committers.max(1) {
+            tokio::spawn(run(store.clone(), rx.clone(), max_sets));
+        }
         Group { jobs }
     }
 
@@ -35,15 +42,22 @@ impl Group {
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_sets: usize) {
+async fn run(store: Store, rx: Arc<Mutex<mpsc::Receiver<Job>>>, max_sets: usize) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_sets);
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
-        // Whatever arrived while the previous commit ran joins this one.
-        while batch.len() < max_sets {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+    loop {
+        {
+            // One committer at a time takes what is waiting; the others commit meanwhile.
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else {
+                return;
+            };
+            batch.push(first);
+            // Whatever arrived while the previous commit ran joins this one.
+            while batch.len() < max_sets {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
             }
         }
         if batch.len() == 1 {

@@ -1091,3 +1091,75 @@ pub(crate) async fn insert_decisions(
     }
     Ok(())
 }
+
+/// New records (with their first version) in multi-row inserts.
+pub(crate) async fn insert_requests(
+    tx: &mut Transaction<'static, Any>,
+    reqs: &[&NewRequest],
+) -> Result<()> {
+    for part in reqs.chunks(BATCH_ROWS / 2) {
+        let mut sql = String::from(
+            "INSERT INTO requests (id, submitter_reference, payer, service_type, urgency, \
+             estimated_cost_cents, status, version, previous_id, original_id, link_kind, \
+             created_by, created_at, updated_at) VALUES ",
+        );
+        push_values(&mut sql, part.len(), 14);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for n in part {
+            q = q
+                .bind(&n.id)
+                .bind(&n.submitter_reference)
+                .bind(&n.payer)
+                .bind(&n.service_type)
+                .bind(&n.urgency)
+                .bind(n.estimated_cost_cents)
+                .bind(&n.status)
+                .bind(1i64)
+                .bind(n.previous_id.clone())
+                .bind(n.original_id.clone())
+                .bind(n.link_kind.clone())
+                .bind(&n.created_by)
+                .bind(n.at)
+                .bind(n.at);
+        }
+        q.execute(&mut **tx).await?;
+        let mut sql = String::from(
+            "INSERT INTO request_versions (request_id, version, body, created_by, created_at) VALUES ",
+        );
+        push_values(&mut sql, part.len(), 5);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for n in part {
+            q = q
+                .bind(&n.id)
+                .bind(1i64)
+                .bind(&n.body)
+                .bind(&n.created_by)
+                .bind(n.at);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Idempotency keys in multi-row inserts; a key already used fails the whole insert.
+pub(crate) async fn insert_idempotency(
+    tx: &mut Transaction<'static, Any>,
+    keys: &[(&str, &str, i64)],
+) -> Result<()> {
+    for part in keys.chunks(BATCH_ROWS) {
+        let mut sql =
+            String::from("INSERT INTO idempotency_keys (key, result, created_at) VALUES ");
+        push_values(&mut sql, part.len(), 3);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (k, r, at) in part {
+            q = q.bind(*k).bind(*r).bind(*at);
+        }
+        q.execute(&mut **tx).await.map_err(|e| match e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::Conflict("an idempotency key of the group was already used".into())
+            }
+            e => e.into(),
+        })?;
+    }
+    Ok(())
+}
