@@ -28,7 +28,6 @@
 //! Logs carry ids, payer ids, states, sizes and durations, never a body.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -648,13 +647,24 @@ impl Worker {
             .cloned()
             .collect();
         for p in payers {
-            let Some(dir) = &p.inbound_dir else { continue };
-            for path in complete_files(dir).await? {
-                let name = path
-                    .file_name()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let data = match tokio::fs::read(&path).await {
+            let Some(dir) = p.inbound_dir.clone() else {
+                continue;
+            };
+            if !tokio::fs::try_exists(&dir).await.unwrap_or(false) {
+                continue; // nothing has arrived yet
+            }
+            let listed = {
+                let dir = dir.clone();
+                tokio::task::spawn_blocking(move || crate::transport::batch::pick_up(&dir)).await
+            };
+            let files = match listed {
+                Ok(Ok(f)) => f,
+                Ok(Err(e)) => return Err(TrackingError::Invalid(e.to_string())),
+                Err(e) => return Err(TrackingError::Invalid(format!("batch pick-up: {e}"))),
+            };
+            for file in files {
+                let name = file.name.clone();
+                let data = match tokio::fs::read(&file.path).await {
                     Ok(d) => d,
                     Err(e) => {
                         tracing::warn!(payer = %p.id, file = %name, error = %e, "batch answer unreadable");
@@ -676,21 +686,18 @@ impl Worker {
                 for rid in answered {
                     t.outbox_answered_later(&rid, report.message_id).await?;
                 }
-                let done = dir.join("processed");
-                tokio::fs::create_dir_all(&done)
+                let moved = {
+                    let dir = dir.clone();
+                    tokio::task::spawn_blocking(move || {
+                        crate::transport::batch::mark_processed(&dir, &file)
+                    })
                     .await
-                    .map_err(|e| TrackingError::Invalid(format!("{}: {e}", done.display())))?;
-                let mut target = done.join(&name);
-                if tokio::fs::try_exists(&target).await.unwrap_or(false) {
-                    // The same name again (a payer reusing names): keep both.
-                    target = done.join(format!(
-                        "{name}.{}",
-                        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
-                    ));
+                };
+                match moved {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Err(TrackingError::Invalid(e.to_string())),
+                    Err(e) => return Err(TrackingError::Invalid(format!("batch pick-up: {e}"))),
                 }
-                tokio::fs::rename(&path, &target)
-                    .await
-                    .map_err(|e| TrackingError::Invalid(format!("{}: {e}", path.display())))?;
                 tracing::info!(payer = %p.id, size = data.len(), inbound = report.message_id, "batch answer taken in");
                 n += 1;
             }
@@ -701,52 +708,4 @@ impl Worker {
 
 fn ms(d: Duration) -> i64 {
     d.as_millis().min(i64::MAX as u128) as i64
-}
-
-/// Whether a name is a file still being written (hidden, temp, partial, backup): the same rule
-/// as `transport::batch` on the transport branch, which should replace this local pick-up
-/// (`pick_up` / `mark_processed`) once both are merged.
-fn in_progress(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    name.starts_with('.')
-        || name.starts_with('~')
-        || name.ends_with('~')
-        || [
-            ".tmp",
-            ".part",
-            ".partial",
-            ".filepart",
-            ".crdownload",
-            ".swp",
-        ]
-        .iter()
-        .any(|ext| lower.ends_with(ext))
-}
-
-/// The whole files of a folder, by name (a missing folder has none).
-async fn complete_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut rd = match tokio::fs::read_dir(dir).await {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-        Err(e) => {
-            return Err(TrackingError::Invalid(format!("{}: {e}", dir.display())));
-        }
-    };
-    let mut out = Vec::new();
-    while let Some(e) = rd
-        .next_entry()
-        .await
-        .map_err(|e| TrackingError::Invalid(format!("{}: {e}", dir.display())))?
-    {
-        let Some(name) = e.file_name().to_str().map(str::to_owned) else {
-            tracing::warn!("batch answer with a name that is not UTF-8: left in place");
-            continue;
-        };
-        let is_file = e.file_type().await.map(|t| t.is_file()).unwrap_or(false);
-        if is_file && !in_progress(&name) {
-            out.push(e.path());
-        }
-    }
-    out.sort();
-    Ok(out)
 }

@@ -18,6 +18,9 @@ struct Histogram {
     sum: f64,
 }
 
+/// A gauge read at scrape time: name, help, label name, values by label.
+pub type Gauge<'a> = (&'a str, &'a str, &'a str, Vec<(String, i64)>);
+
 #[derive(Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
@@ -46,7 +49,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition (version 0.0.4), with gauges read from the store.
-    pub fn render(&self, gauges: &[(&str, &str, &str, Vec<(String, i64)>)]) -> String {
+    pub fn render(&self, gauges: &[Gauge]) -> String {
         let mut out = String::new();
         out.push_str("# HELP priorauth_http_requests_total HTTP requests answered.\n");
         out.push_str("# TYPE priorauth_http_requests_total counter\n");

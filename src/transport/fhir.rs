@@ -376,6 +376,16 @@ pub fn outcome(
             .unwrap_or_default()
     };
     match status {
+        // A success whose body is not JSON cannot be read: the payer may have acted on it.
+        200..=299 if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() => {
+            Err(SendError::Unknown {
+                reason: format!(
+                    "FHIR {op} HTTP {status}: the answer is not JSON ({} bytes)",
+                    body.len()
+                ),
+                retry_after: None,
+            })
+        }
         200..=299 => Ok(Delivery::Answered(Answer {
             body: body.to_vec(),
             detail: format!("FHIR {op} HTTP {status}"),
