@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use harness::*;
-use serde_json::Value;
 
 const TOTAL: usize = 1000;
 const CLIENTS: usize = 16;
@@ -144,26 +143,9 @@ async fn thousand_submissions_survive_sigkill() {
         assert!(ids.contains(id.as_str()));
     }
     // The payer: one new authorization per request, whatever was retransmitted.
-    let stats: Value = reqwest::get(format!("{}/mock/stats", mock.url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let received: Value = reqwest::get(format!("{}/mock/received", mock.url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut new_by_trace: HashMap<String, u32> = HashMap::new();
-    for r in received.as_array().unwrap() {
-        if r["outcome"] == "new" {
-            *new_by_trace
-                .entry(r["authorization"].as_str().unwrap_or("").to_owned())
-                .or_default() += 1;
-        }
-    }
+    let stats = mock_json(&mock, "/mock/stats").await;
+    let received = mock_json(&mock, "/mock/received").await;
+    let new_by_trace = new_authorizations_by_trace(&received);
     let twice: Vec<_> = new_by_trace.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "new authorizations twice: {twice:?}");
     assert_eq!(new_by_trace.len(), TOTAL, "{stats}");
@@ -219,12 +201,7 @@ async fn two_servers_on_one_postgres_share_the_outbox() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     // Each message went out exactly once: no retransmit, no duplicate.
-    let received: Value = reqwest::get(format!("{}/mock/received", mock.url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let received = mock_json(&mock, "/mock/received").await;
     let mut per_trace: HashMap<String, u32> = HashMap::new();
     for r in received.as_array().unwrap() {
         *per_trace

@@ -44,12 +44,7 @@ async fn approved_through(format: &str, path: &str, extra: &str) {
         (200, &Value::Bool(true)),
         "{v}"
     );
-    let stats: Value = reqwest::get(format!("{}/mock/stats", mock.url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = mock_json(&mock, "/mock/stats").await;
     assert_eq!(stats["new_authorizations"], 1, "{stats}");
     let (_, outbox) = c.get("/v1/outbox?state=answered").await.unwrap();
     assert_eq!(outbox["messages"].as_array().unwrap().len(), 1, "{outbox}");
@@ -115,12 +110,7 @@ async fn pended_pas_decision_arrives_by_inquiry() {
     let id = c.create_and_submit(&request(3, None, None)).await;
     c.wait_status(&id, &["pended"], LIMIT).await;
     c.wait_status(&id, &["approved"], LIMIT).await;
-    let stats: Value = reqwest::get(format!("{}/mock/stats", mock.url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = mock_json(&mock, "/mock/stats").await;
     assert_eq!(stats["new_authorizations"], 1, "{stats}");
     assert!(stats["inquiries"].as_u64().unwrap() >= 1, "{stats}");
 }
@@ -235,18 +225,8 @@ reason = "0U"
         .unwrap();
     assert_eq!(s, 200, "{v}");
     // Every request is one authorization at the payer, however many times it was sent.
-    let received: Value = reqwest::get(format!("{}/mock/received", mock.url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let stats: Value = reqwest::get(format!("{}/mock/stats", mock.url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let received = mock_json(&mock, "/mock/received").await;
+    let stats = mock_json(&mock, "/mock/stats").await;
     // Every fault fired (the first request of each faulty member, and the failing payer's
     // attempts), so the states above were reached through them.
     for kind in [
@@ -266,14 +246,7 @@ reason = "0U"
         stats["faults_by_kind"]["status"].as_u64().unwrap() >= 3 + 6,
         "{stats}"
     );
-    let mut new_by_trace = std::collections::HashMap::<String, u32>::new();
-    for r in received.as_array().unwrap() {
-        if r["outcome"] == "new" {
-            *new_by_trace
-                .entry(r["authorization"].as_str().unwrap_or("").to_owned())
-                .or_default() += 1;
-        }
-    }
+    let new_by_trace = new_authorizations_by_trace(&received);
     // Eight faulty members, the failing payer, the rejected and the denied request.
     assert_eq!(new_by_trace.len(), 11, "{new_by_trace:?}");
     assert!(new_by_trace.values().all(|n| *n == 1), "{new_by_trace:?}");

@@ -438,14 +438,7 @@ pub struct OutboxQuery {
     state: Option<String>,
 }
 
-const OUTBOX_STATES: &[&str] = &[
-    "queued",
-    "sending",
-    "delivered",
-    "answered",
-    "refused",
-    "dead",
-];
+use crate::store::OUTBOX_STATES;
 
 /// `GET /v1/outbox?state=dead`: messages to payers with their state, attempts and last error.
 pub async fn outbox_list(

@@ -677,17 +677,8 @@ impl Tracker {
         Ok(row.version + 1)
     }
 
-    /// Sends a ready record to the payer by hand: the 278 is written with control numbers from
-    /// the store, kept as an outbound message, and the record becomes `submitted`, atomically;
-    /// the caller hands the bytes over (`records submit`). Nothing is queued in the outbox:
-    /// [`Tracker::submit_to`] queues the message for the outbox worker instead.
-    pub async fn submit(
-        &self,
-        id: &str,
-        actor: &str,
-        settings: &EnvelopeSettings,
-        destination: Option<&str>,
-    ) -> Result<Vec<u8>> {
+    /// The record `id` if `actor` may send it and it is ready (approved through the chain).
+    pub(crate) async fn ready_to_send(&self, id: &str, actor: &str) -> Result<(RequestRow, State)> {
         self.require_role(
             actor,
             &self.policy.sender_roles,
@@ -701,6 +692,21 @@ impl Tracker {
                 "record {id} is {from}: only a request approved through the chain (ready) is sent"
             )));
         }
+        Ok((row, from))
+    }
+
+    /// Sends a ready record to the payer by hand: the 278 is written with control numbers from
+    /// the store, kept as an outbound message, and the record becomes `submitted`, atomically;
+    /// the caller hands the bytes over (`records submit`). Nothing is queued in the outbox:
+    /// [`Tracker::submit_to`] queues the message for the outbox worker instead.
+    pub async fn submit(
+        &self,
+        id: &str,
+        actor: &str,
+        settings: &EnvelopeSettings,
+        destination: Option<&str>,
+    ) -> Result<Vec<u8>> {
+        let (row, from) = self.ready_to_send(id, actor).await?;
         let request = self.body(id).await?;
         let (raw, used, trace) = self.write_278(&request, settings).await?;
         let mut c = self.change(&row, Some(State::Submitted));

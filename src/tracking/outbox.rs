@@ -19,19 +19,7 @@ impl Tracker {
     /// for every retransmit), the record's move to `submitted` and the events are committed:
     /// before the first byte is sent. Returns the outbox id (the outbound message id).
     pub async fn submit_to(&self, id: &str, actor: &str, payer: &PayerConfig) -> Result<i64> {
-        self.require_role(
-            actor,
-            &self.policy.sender_roles,
-            "send a request to the payer",
-        )
-        .await?;
-        let row = self.record(id).await?;
-        let from = Self::state(&row)?;
-        if from != State::Ready {
-            return Err(TrackingError::Illegal(format!(
-                "record {id} is {from}: only a request approved through the chain (ready) is sent"
-            )));
-        }
+        let (row, from) = self.ready_to_send(id, actor).await?;
         // The default route (`*`) is addressed as the record's payer.
         let mut payer = payer.clone();
         if payer.id.is_empty() || payer.id == "*" {

@@ -275,3 +275,25 @@ pub fn assert_no_phi(log: &Path, extra: &[&str]) {
         );
     }
 }
+
+/// GET a mock payer's JSON endpoint (`/mock/stats`, `/mock/received`).
+pub async fn mock_json(mock: &Proc, path: &str) -> Value {
+    reqwest::get(format!("{}{path}", mock.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// How many times each authorization (trace number) was created at the mock payer.
+pub fn new_authorizations_by_trace(received: &Value) -> std::collections::HashMap<String, u32> {
+    let mut n = std::collections::HashMap::new();
+    for r in received.as_array().unwrap() {
+        if r["outcome"] == "new" {
+            *n.entry(r["authorization"].as_str().unwrap_or("").to_owned())
+                .or_default() += 1;
+        }
+    }
+    n
+}
