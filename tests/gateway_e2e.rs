@@ -273,15 +273,27 @@ async fn serve_without_configuration_approves_with_the_built_in_mock_payer() {
     // A delivered service counts the authorized unit down; one more is refused with the reason.
     let visit = r#"{"code":"72148","units":1,"date":"2026-12-05"}"#;
     let (s, v) = c
-        .post(&format!("/v1/authorizations/{id}/services"), visit.into(), None)
+        .post(
+            &format!("/v1/authorizations/{id}/services"),
+            visit.into(),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!((s, v["remaining"].as_str()), (201, Some("0")), "{v}");
     let (s, v) = c
-        .post(&format!("/v1/authorizations/{id}/services"), visit.into(), None)
+        .post(
+            &format!("/v1/authorizations/{id}/services"),
+            visit.into(),
+            None,
+        )
         .await
         .unwrap();
-    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("refused")), "{v}");
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("refused")),
+        "{v}"
+    );
     let (_, rec) = c.get(&format!("/v1/authorizations/{id}")).await.unwrap();
     assert_eq!(rec["status"], "exhausted", "{rec}");
     assert_eq!(rec["services"].as_array().unwrap().len(), 1, "{rec}");

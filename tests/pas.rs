@@ -1678,3 +1678,57 @@ fn long_free_text_is_cut_with_a_warning() {
         "{issues:#?}"
     );
 }
+
+/// The intermediary's way back: the guide's PAS response bundle (answering its referral request)
+/// becomes a 278 response that passes our guide and says the same decision; without the
+/// request to echo, a clear error.
+#[test]
+fn cli_translates_a_pas_response_to_a_278_response() {
+    let Some(dir) = pas_dir() else { return };
+    let v221 = dir.join("v2.2.1");
+    let resp = v221.join("Bundle-ReferralAuthorizationResponseBundleExample.json");
+    let req = v221.join("Bundle-ReferralAuthorizationBundleExample.json");
+    let bin = env!("CARGO_BIN_EXE_priorauth");
+    let out = std::process::Command::new(bin)
+        .args(["translate", "--from", "pas", "--to", "x12"])
+        .arg(&resp)
+        .arg("--response-to")
+        .arg(&req)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let x12 = out.stdout;
+    let d = tx278::decode_all(&x12);
+    let Some(Message278::Response(r)) = &d.transactions[0].message else {
+        panic!("not a 278 response: {}", String::from_utf8_lossy(&x12));
+    };
+    let (want, _) = priorauth::fhir::response::decision_from_json(
+        &serde_json::from_slice(&std::fs::read(&resp).unwrap()).unwrap(),
+    );
+    let want = want.unwrap();
+    assert_eq!(r.submitter_reference, want.submitter_reference);
+    assert_eq!(r.decision.lines.len(), want.decision.lines.len());
+    for (a, b) in r.decision.lines.iter().zip(&want.decision.lines) {
+        assert_eq!(a.action, b.action);
+        assert_eq!(a.certification_number, b.certification_number);
+    }
+    let dir_tmp = std::env::temp_dir().join(format!("pas-resp-{}.x12", std::process::id()));
+    std::fs::write(&dir_tmp, &x12).unwrap();
+    let v = std::process::Command::new(bin)
+        .arg("validate")
+        .arg(&dir_tmp)
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    let no_req = std::process::Command::new(bin)
+        .args(["translate", "--from", "pas", "--to", "x12"])
+        .arg(&resp)
+        .output()
+        .unwrap();
+    assert!(!no_req.status.success());
+    assert!(String::from_utf8_lossy(&no_req.stderr).contains("--response-to"));
+}

@@ -73,7 +73,7 @@ pub fn translate(
         Format::X12
     });
     match (from, to) {
-        (Format::Pas, Format::X12) => pas_to_x12(&data, env),
+        (Format::Pas, Format::X12) => pas_to_x12(&data, env, response_to),
         (Format::X12, Format::Pas) => match response_to {
             Some(req) => x12_response_to_pas(&data, &read_input(req)?),
             None => x12_to_pas(&data),
@@ -105,7 +105,11 @@ pub fn translate(
     }
 }
 
-fn pas_to_x12(data: &[u8], env: &EnvelopeArgs) -> Result<ExitCode, String> {
+fn pas_to_x12(
+    data: &[u8],
+    env: &EnvelopeArgs,
+    response_to: Option<&PathBuf>,
+) -> Result<ExitCode, String> {
     let (v, b) = match read_bundle(data) {
         Ok(x) => x,
         Err(i) => {
@@ -113,13 +117,20 @@ fn pas_to_x12(data: &[u8], env: &EnvelopeArgs) -> Result<ExitCode, String> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    if kind_of(&v) != PasKind::RequestBundle {
-        print_outcome(&[FhirIssue::error(
-            "not-supported",
-            "Bundle.entry[0].resource",
-            "only a PAS request bundle (Claim first) translates to a 278 request",
-        )])?;
-        return Ok(ExitCode::FAILURE);
+    match kind_of(&v) {
+        PasKind::RequestBundle => {}
+        PasKind::ResponseBundle | PasKind::ClaimResponse => {
+            return pas_response_to_x12(&v, env, response_to);
+        }
+        _ => {
+            print_outcome(&[FhirIssue::error(
+                "not-supported",
+                "Bundle.entry[0].resource",
+                "a PAS request bundle (Claim first) translates to a 278 request, a response \
+                 bundle or ClaimResponse to a 278 response; this is neither",
+            )])?;
+            return Ok(ExitCode::FAILURE);
+        }
     }
     let mut issues = validate_bundle(&v);
     let (req, map_issues) = request_from_bundle(&b);
@@ -145,6 +156,117 @@ fn pas_to_x12(data: &[u8], env: &EnvelopeArgs) -> Result<ExitCode, String> {
         .write_all(&out)
         .map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A PAS response (Bundle with the ClaimResponse first, or a bare ClaimResponse) -> the 278
+/// response that says the same (the intermediary's way back to an X12 requester). A 278
+/// response echoes the request's parties, event and lines, which a ClaimResponse does not carry:
+/// they come from `--response-to` (the PAS request Bundle or the X12 278 request it answers).
+/// The 278 is checked against the guide before it is printed.
+fn pas_response_to_x12(
+    v: &serde_json::Value,
+    env: &EnvelopeArgs,
+    response_to: Option<&PathBuf>,
+) -> Result<ExitCode, String> {
+    let (resp, issues) = crate::fhir::response::decision_from_json(v);
+    eprint_issues(&issues);
+    let Some(resp) = resp else {
+        print_outcome(&issues)?;
+        return Ok(ExitCode::FAILURE);
+    };
+    let Some(req_path) = response_to else {
+        return Err(
+            "a 278 response echoes the request's parties, event and service lines, which \
+             a ClaimResponse does not carry: give --response-to REQUEST (the PAS request Bundle \
+             or the X12 278 request this answers)"
+                .into(),
+        );
+    };
+    let request = request_of(&read_input(req_path)?)
+        .map_err(|e| format!("--response-to {}: {e}", req_path.display()))?;
+    if request.submitter_reference != resp.submitter_reference {
+        eprintln!(
+            "warning: the response names request {:?}, --response-to holds {:?}",
+            resp.submitter_reference.as_str(),
+            request.submitter_reference.as_str()
+        );
+    }
+    let mut decision = resp.decision;
+    // A ClaimResponse decides per item; a 278 response also states the event's decision. When
+    // every item got the same action, that is the event's too (and its certification number
+    // when they share one); otherwise the lines speak for themselves.
+    if decision.action.is_none()
+        && let Some(first) = decision.lines.first().and_then(|l| l.action)
+        && decision.lines.iter().all(|l| l.action == Some(first))
+    {
+        decision.action = Some(first);
+        let certs: Vec<_> = decision
+            .lines
+            .iter()
+            .filter_map(|l| l.certification_number.clone())
+            .collect();
+        if decision.certification_number.is_none()
+            && let Some(c) = certs.first()
+            && certs.iter().all(|x| x == c)
+        {
+            decision.certification_number = Some(c.clone());
+        }
+    }
+    let answer = crate::domain::AuthorizationResponse::answering(&request, decision);
+    let settings = super::x12cmd::envelope_settings(env)?;
+    let controls = MemoryControlNumbers::starting_after(env.control_number.saturating_sub(1));
+    let out = tx278::encode_responses(
+        std::slice::from_ref(&answer),
+        &settings,
+        &controls,
+        Stamp::now(),
+    )
+    .map_err(|e| format!("the 278 response cannot be written: {e}"))?;
+    // What we print must pass our own guide.
+    let d = tx278::decode_all(&out);
+    let mut errors: Vec<crate::x12::error::Issue> =
+        d.all_issues().filter(|i| i.is_error()).cloned().collect();
+    errors.extend(
+        super::x12cmd::guide_issues(&out)
+            .into_iter()
+            .filter(|i| i.is_error()),
+    );
+    if !errors.is_empty() {
+        super::x12cmd::print_issues(&errors.iter().collect::<Vec<_>>());
+        return Err(
+            "the 278 response written from this PAS response does not pass the guide".into(),
+        );
+    }
+    std::io::stdout()
+        .write_all(&out)
+        .map_err(|e| e.to_string())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The request in a file: a PAS request Bundle, or the first 278 request of an X12 file.
+fn request_of(data: &[u8]) -> Result<crate::domain::AuthorizationRequest, String> {
+    if looks_like_fhir(data) {
+        let (_, b) = read_bundle(data).map_err(|_| "not a readable FHIR Bundle".to_string())?;
+        let (r, issues) = request_from_bundle(&b);
+        return r.ok_or_else(|| {
+            format!(
+                "not a PAS request bundle: {}",
+                issues
+                    .iter()
+                    .map(|i| i.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        });
+    }
+    tx278::decode_all(data)
+        .transactions
+        .into_iter()
+        .find_map(|t| match t.message {
+            Some(Message278::Request(r)) => Some(*r),
+            _ => None,
+        })
+        .ok_or_else(|| "holds no PAS request bundle and no 278 request".into())
 }
 
 fn transmission_for(d: &tx278::DecodedFile, interchange: usize) -> Option<Transmission> {

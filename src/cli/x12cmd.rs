@@ -161,37 +161,7 @@ pub fn check_x12(data: &[u8]) -> (tx278::DecodedFile, Vec<Issue>) {
     {
         t.issues.retain(|i| i.code != "not_a_278");
     }
-    let mut guide_issues = Vec::new();
-    let mut tracker = crate::x12::envelope::EnvelopeTracker::new();
-    let mut envelope_again = Vec::new();
-    crate::x12::envelope::walk(
-        data,
-        &mut tracker,
-        &mut envelope_again,
-        |tracker, unit, header, _| match (unit, header) {
-            (Unit::Transaction(tx), Some(h)) if h.id == "278" => {
-                guide_issues.extend(guide::validate_278(tx, &h.location))
-            }
-            (Unit::Segment(s), None) if s.is(b"GS") => {
-                // Groups of acknowledgements (FA) are checked by the 999 reader.
-                if let (Some(gs), Some(isa)) = (
-                    tracker.group().filter(|g| g.functional_id != "FA"),
-                    tracker.interchange(),
-                ) {
-                    let loc = Location {
-                        interchange: Some(isa.index),
-                        group: Some(gs.index),
-                        segment_index: Some(s.index),
-                        segment_id: Some("GS".into()),
-                        byte_offset: Some(s.offset),
-                        ..Location::default()
-                    };
-                    guide_issues.extend(guide::validate_group_header(gs, &loc));
-                }
-            }
-            _ => {}
-        },
-    );
+    let guide_issues = guide_issues(data);
     let same_place = |a: &Issue, b: &Issue| {
         a.location.segment_index.is_some()
             && a.location.segment_index == b.location.segment_index
@@ -300,4 +270,40 @@ fn rejects(i: &Issue, lenient: bool) -> bool {
         guide::Mode::Strict
     };
     mode.rejects_issue(i)
+}
+
+/// What the implementation guide says of every 278 and group header in `data`.
+pub(crate) fn guide_issues(data: &[u8]) -> Vec<Issue> {
+    let mut guide_issues = Vec::new();
+    let mut tracker = crate::x12::envelope::EnvelopeTracker::new();
+    let mut envelope_again = Vec::new();
+    crate::x12::envelope::walk(
+        data,
+        &mut tracker,
+        &mut envelope_again,
+        |tracker, unit, header, _| match (unit, header) {
+            (Unit::Transaction(tx), Some(h)) if h.id == "278" => {
+                guide_issues.extend(guide::validate_278(tx, &h.location))
+            }
+            (Unit::Segment(s), None) if s.is(b"GS") => {
+                // Groups of acknowledgements (FA) are checked by the 999 reader.
+                if let (Some(gs), Some(isa)) = (
+                    tracker.group().filter(|g| g.functional_id != "FA"),
+                    tracker.interchange(),
+                ) {
+                    let loc = Location {
+                        interchange: Some(isa.index),
+                        group: Some(gs.index),
+                        segment_index: Some(s.index),
+                        segment_id: Some("GS".into()),
+                        byte_offset: Some(s.offset),
+                        ..Location::default()
+                    };
+                    guide_issues.extend(guide::validate_group_header(gs, &loc));
+                }
+            }
+            _ => {}
+        },
+    );
+    guide_issues
 }

@@ -822,6 +822,17 @@ pub fn response() -> impl Strategy<Value = AuthorizationResponse> {
                     lines,
                 };
                 let mut r = AuthorizationResponse::answering(&req, decision);
+                // What a 278 response's 2010A and 2010B do not carry (the TR3's response loops:
+                // the UMO with no REF, address or PRV; the requester with no address or PER).
+                if let Some(u) = &mut r.umo {
+                    u.references.clear();
+                    u.address = None;
+                    u.provider_info = None;
+                }
+                if let Some(q) = &mut r.requester {
+                    q.address = None;
+                    q.contacts.clear();
+                }
                 r.created_date = Some(date);
                 r.created_time = Some(Time::parse("1045").unwrap());
                 r.transaction_type = ttype.map(|t| Code::parse(t).unwrap());

@@ -92,14 +92,44 @@ fn aaa(w: &mut Writer, rejects: &[&Reject]) {
     }
 }
 
+/// Which segments of a name loop a 278 response echoes: the response's 2010A carries no REF,
+/// N3, N4 or PRV and its 2010B no N3, N4 or PER (the TR3's response loops, as in
+/// `schemas/x12-005010X217.json`); other loops echo all they have.
+#[derive(Clone, Copy)]
+struct Echo {
+    refs: bool,
+    address: bool,
+    contacts: bool,
+    prv: bool,
+}
+
+const ECHO_ALL: Echo = Echo {
+    refs: true,
+    address: true,
+    contacts: true,
+    prv: true,
+};
+
 /// A name loop in the TR3's order. `rejects` are the AAA of that loop (responses).
 fn entity(w: &mut Writer, e: &Entity, rejects: &[&Reject]) {
+    entity_echo(w, e, rejects, ECHO_ALL);
+}
+
+fn entity_echo(w: &mut Writer, e: &Entity, rejects: &[&Reject], echo: Echo) {
     nm1(w, e);
-    refs(w, &e.references);
-    address(w, e);
-    contacts(w, e);
+    if echo.refs {
+        refs(w, &e.references);
+    }
+    if echo.address {
+        address(w, e);
+    }
+    if echo.contacts {
+        contacts(w, e);
+    }
     aaa(w, rejects);
-    prv(w, e);
+    if echo.prv {
+        prv(w, e);
+    }
     // X12 requires DMG02: without a birth date there is no DMG (a gender alone cannot travel).
     if let Some((d, birth)) = e
         .demographics
@@ -658,7 +688,13 @@ pub fn write_response(w: &mut Writer, r: &AuthorizationResponse, stamp: Stamp) {
     let has_req = r.requester.is_some() || has_sub;
     let a = hl.write(w, None, "20", has_req);
     if let Some(u) = &r.umo {
-        entity(w, u, &at(Level::Umo));
+        let umo = Echo {
+            refs: false,
+            address: false,
+            contacts: true,
+            prv: false,
+        };
+        entity_echo(w, u, &at(Level::Umo), umo);
     } else {
         aaa(w, &at(Level::Umo));
     }
@@ -667,7 +703,15 @@ pub fn write_response(w: &mut Writer, r: &AuthorizationResponse, stamp: Stamp) {
     }
     let b = hl.write(w, Some(a), "21", has_sub);
     match &r.requester {
-        Some(e) => entity(w, e, &at(Level::Requester)),
+        Some(e) => {
+            let requester = Echo {
+                refs: true,
+                address: false,
+                contacts: false,
+                prv: true,
+            };
+            entity_echo(w, e, &at(Level::Requester), requester)
+        }
         None => aaa(w, &at(Level::Requester)),
     }
     if !has_sub {
