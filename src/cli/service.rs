@@ -34,6 +34,10 @@ pub enum Command {
         /// How often the alert rules run, in seconds.
         #[arg(long, default_value_t = 300)]
         alerts_every_secs: u64,
+        /// How long `POST /fhir/Claim/$submit` waits for the payer's decision before it
+        /// answers pended (A4) with the tracking number, in milliseconds.
+        #[arg(long, env = "PRIORAUTH_FHIR_WAIT_MS", default_value_t = 15_000)]
+        fhir_wait_ms: u64,
     },
     /// Benchmark intake: requests/s and p50/p99 of `POST /v1/authorizations` (validated,
     /// durably stored, group commit) beside a naive one-insert-per-request floor, same run.
@@ -75,6 +79,7 @@ pub fn run(c: Command) -> Result<ExitCode, String> {
             no_worker,
             poll_ms,
             alerts_every_secs,
+            fhir_wait_ms,
         } => {
             crate::server::serve::init_logging();
             let opts = crate::server::serve::ServeOptions {
@@ -84,6 +89,7 @@ pub fn run(c: Command) -> Result<ExitCode, String> {
                 mock_rules,
                 api: crate::server::ApiConfig {
                     approval_chain,
+                    fhir_wait: std::time::Duration::from_millis(fhir_wait_ms),
                     ..Default::default()
                 },
                 worker: !no_worker,

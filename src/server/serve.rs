@@ -165,6 +165,18 @@ pub async fn serve(
         }));
     }
 
+    {
+        // Subscription notifications: durable rows, sent and retried by every process.
+        let store = tracker.store.clone();
+        let rx = stop_rx.clone();
+        let http = crate::transport::http_client();
+        tasks.push(tokio::spawn(super::fhir::run_notifier(
+            store,
+            http,
+            Duration::from_millis(opts.poll_ms.clamp(50, 1_000)),
+            rx,
+        )));
+    }
     let state = Arc::new(AppState {
         tracker,
         directory,

@@ -6,6 +6,7 @@
 //! `tracking`, which hands the store a list of [`Write`]s to apply in one transaction.
 //! Every statement is written once with `$N` parameters (SQLite reads `$N` as numbered).
 
+mod fhir;
 mod group;
 mod outbox;
 mod rows;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, ConnectOptions, Row};
 
+pub use fhir::{FhirBundleRow, NotificationRow, SubscriptionRow};
 pub use outbox::OUTBOX_STATES;
 pub use rows::*;
 
@@ -64,6 +66,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "outbox",
         include_str!("migrations/0003_outbox.sql"),
         include_str!("migrations/0003_outbox.sql"),
+    ),
+    (
+        5,
+        "fhir",
+        include_str!("migrations/0005_fhir.sql"),
+        include_str!("migrations/0005_fhir.sql"),
     ),
 ];
 
