@@ -542,7 +542,18 @@ async fn submit_inner(
         tokio::time::sleep(left.min(Duration::from_millis(25))).await;
         status = current(state, &id).await?;
     }
-    if !decided(status) || status == RecordState::Pended {
+    // A payer's answer that pends any line (A4) also gets its later changes notified.
+    let pends_a_line = match known_response(&state.tracker.store, &id).await {
+        Ok((r, _)) => {
+            r.decision.action == Some(ActionCode::Pended)
+                || r.decision
+                    .lines
+                    .iter()
+                    .any(|l| l.action == Some(ActionCode::Pended))
+        }
+        Err(e) => return Err(tracking_outcome(e)),
+    };
+    if !decided(status) || status == RecordState::Pended || pends_a_line {
         // Marked before the last read: a decision committed after it is notified, one before
         // it is in this answer.
         state
