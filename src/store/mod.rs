@@ -7,6 +7,7 @@
 //! Every statement is written once with `$N` parameters (SQLite reads `$N` as numbered).
 
 mod group;
+mod notify;
 mod outbox;
 mod rows;
 
@@ -16,6 +17,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, ConnectOptions, Row};
 
+pub use notify::*;
 pub use outbox::OUTBOX_STATES;
 pub use rows::*;
 
@@ -64,6 +66,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "outbox",
         include_str!("migrations/0003_outbox.sql"),
         include_str!("migrations/0003_outbox.sql"),
+    ),
+    (
+        6,
+        "notify",
+        include_str!("migrations/0006_notify.sql"),
+        include_str!("migrations/0006_notify.sql"),
     ),
 ];
 
