@@ -400,36 +400,43 @@ impl Store {
         now: i64,
         lease_ms: i64,
         limit: usize,
+        kinds: &[String],
     ) -> Result<Vec<DeliveryRow>> {
         if owner.trim().is_empty() {
             return Err(StoreError::Invalid(
                 "a delivery worker needs a non-empty owner name".into(),
             ));
         }
-        if limit == 0 {
+        if limit == 0 || kinds.is_empty() {
             return Ok(vec![]);
         }
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        let only = (0..kinds.len())
+            .map(|i| format!("${}", i + 5))
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql = format!(
             "UPDATE deliveries SET state = 'sending', lease_owner = $1, lease_until = $3, \
              claims = claims + 1, attempts = attempts + 1, updated_at = $2 \
              WHERE id IN (SELECT id FROM deliveries WHERE \
-             (state = 'queued' AND next_attempt_at <= $2) OR \
-             (state = 'sending' AND lease_until < $2) \
+             ((state = 'queued' AND next_attempt_at <= $2) OR \
+             (state = 'sending' AND lease_until < $2)) AND target_kind IN ({only}) \
              ORDER BY next_attempt_at, created_at, id LIMIT $4{lock}) \
              RETURNING {DELIVERY_COLUMNS}"
         );
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(AssertSqlSafe(sql))
+        let mut q = sqlx::query(AssertSqlSafe(sql))
             .bind(owner)
             .bind(now)
             .bind(now.saturating_add(lease_ms.max(1)))
-            .bind(limit as i64)
-            .fetch_all(&mut *tx)
-            .await?;
+            .bind(limit as i64);
+        for k in kinds {
+            q = q.bind(k);
+        }
+        let rows = q.fetch_all(&mut *tx).await?;
         tx.commit().await?;
         let mut claimed: Vec<DeliveryRow> = rows
             .iter()
