@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod principal;
 pub mod serve;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -76,6 +77,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/inbound", post(api::inbound))
         .route("/v1/outbox", get(api::outbox_list))
         .route("/v1/outbox/{id}/retry", post(api::outbox_retry))
+        .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
+        .route("/v1/webhooks/{id}", axum::routing::delete(webhooks::delete))
+        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))

@@ -186,6 +186,38 @@ pub const ROUTES: &[Route] = &[
         ],
     },
     Route {
+        method: "post",
+        path: "/v1/webhooks",
+        summary: "Create a webhook of the caller's tenant: signed POSTs (X-Priorauth-Signature: t=<unix s>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">) on the status changes listed in events (or \"*\"); retried with backoff. The secret is in this answer only",
+        body: Some("NewWebhook"),
+        responses: &[
+            (201, "Created, with the secret (shown once)", Some("WebhookCreated")),
+            (400, "The body is not JSON", ERR),
+            (422, "Bad URL or unknown status (field names which)", ERR),
+        ],
+    },
+    Route {
+        method: "get",
+        path: "/v1/webhooks",
+        summary: "The caller's tenant's active webhooks with their consecutive failures (no secrets)",
+        body: None,
+        responses: &[(200, "Webhooks", None)],
+    },
+    Route {
+        method: "delete",
+        path: "/v1/webhooks/{id}",
+        summary: "Deactivate a webhook; its queued deliveries end dead",
+        body: None,
+        responses: &[(204, "Deleted", None), (404, "No such webhook", ERR)],
+    },
+    Route {
+        method: "get",
+        path: "/v1/webhooks/{id}/deliveries",
+        summary: "A webhook's deliveries: event, state (queued|sending|delivered|dead), attempts, next attempt, last HTTP status and error",
+        body: None,
+        responses: &[(200, "Deliveries", None), (404, "No such webhook", ERR)],
+    },
+    Route {
         method: "get",
         path: "/healthz",
         summary: "The process is up",
@@ -282,6 +314,22 @@ pub fn document() -> Value {
             "properties": {"code": {"type": "string"}, "units": {"type": ["number", "string"]},
                 "date": {"type": "string", "format": "date"}, "provider": {"type": "string"},
                 "corrects": {"type": "integer", "description": "Service id this one replaces"}}}),
+    );
+    schemas.insert(
+        "NewWebhook".into(),
+        json!({"type": "object", "additionalProperties": false, "required": ["url"],
+            "properties": {"url": {"type": "string", "format": "uri", "description": "http(s), no credentials"},
+                "events": {"type": "array", "items": {"type": "string"},
+                    "description": "Record statuses (draft, submitted, pended, approved, ...) or [\"*\"] (the default)"}}}),
+    );
+    schemas.insert(
+        "WebhookCreated".into(),
+        json!({"type": "object", "required": ["id", "url", "events", "secret"],
+            "properties": {"id": {"type": "string"}, "url": {"type": "string"},
+                "events": {"type": "array", "items": {"type": "string"}},
+                "active": {"type": "boolean"}, "created_at": {"type": "integer"},
+                "secret": {"type": "string", "description": "The HMAC key; shown once"},
+                "signature": {"type": "string"}}}),
     );
     schemas.insert(
         "Record".into(),

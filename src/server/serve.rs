@@ -1,6 +1,7 @@
 //! `priorauth serve`: the store (group commit), the payer directory (or, with none configured,
 //! the built-in mock payer on a loopback port), the outbox worker, the batch pick-up, the alert
-//! runs, and the HTTP API, until SIGINT / SIGTERM.
+//! runs, the notification dispatcher and delivery worker, and the HTTP API, until SIGINT /
+//! SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -142,6 +143,26 @@ pub async fn serve(
                 tracing::error!(error = %e, "outbox worker stopped");
             }
         }));
+    }
+    // Notifications: the dispatcher turns status changes into deliveries, the delivery worker
+    // POSTs them (webhooks; other target kinds register on `registry`).
+    let registry = crate::notify::Registry::new();
+    if opts.worker {
+        let deliverer = crate::notify::DeliveryWorker::new(
+            tracker.store.clone(),
+            registry.clone(),
+            crate::notify::DeliveryOptions::new(crate::notify::default_owner()),
+        );
+        let dispatcher = crate::notify::Dispatcher::new(
+            tracker.store.clone(),
+            registry.clone(),
+            crate::notify::DispatcherOptions::default(),
+        )
+        .waking(deliverer.notifier());
+        let rx = stop_rx.clone();
+        tasks.push(tokio::spawn(async move { dispatcher.run(rx).await }));
+        let rx = stop_rx.clone();
+        tasks.push(tokio::spawn(async move { deliverer.run(rx).await }));
     }
     {
         let t = tracker.clone();
