@@ -610,7 +610,8 @@ impl Dispatcher {
                                 "notify: notification could not be built: dead"
                             );
                             d.state = "dead".into();
-                            d.last_error = Some(format!("the notification could not be built: {err}"));
+                            d.last_error =
+                                Some(format!("the notification could not be built: {err}"));
                         }
                     }
                     deliveries.push(d);

@@ -16,8 +16,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use priorauth::notify::{
-    self, DeliveryOptions, DeliveryOutcome, DeliveryWorker, Dispatcher, DispatcherOptions,
-    Registry,
+    self, DeliveryOptions, DeliveryOutcome, DeliveryWorker, Dispatcher, DispatcherOptions, Registry,
 };
 use priorauth::store::{DeliveryEnd, Store};
 use priorauth::tracking::{Clock, Tracker, bench};
@@ -144,7 +143,10 @@ impl Env {
         self.n += 1;
         let req = bench::request(&self.run, self.n).unwrap();
         let id = self.t.create(&req, "dr-synth").await.unwrap();
-        self.t.cancel(&id, "dr-synth", "no longer needed").await.unwrap();
+        self.t
+            .cancel(&id, "dr-synth", "no longer needed")
+            .await
+            .unwrap();
         id
     }
 
@@ -229,11 +231,18 @@ async fn one_signed_post_per_status_change(url: &str) {
         assert_eq!(b["event"], format!("status.{status}"));
         let text = String::from_utf8_lossy(&h.body);
         for phi in harness::PHI {
-            assert!(!text.contains(phi), "patient data in a webhook body: {text}");
+            assert!(
+                !text.contains(phi),
+                "patient data in a webhook body: {text}"
+            );
         }
     }
     let stored = e.t.store.deliveries_for("webhook", &all_id).await.unwrap();
-    assert!(stored.iter().all(|d| d.state == "delivered" && d.attempts == 1));
+    assert!(
+        stored
+            .iter()
+            .all(|d| d.state == "delivered" && d.attempts == 1)
+    );
     let ids: Vec<&str> = stored.iter().map(|d| d.id.as_str()).collect();
     assert!(hits.iter().all(|h| ids.contains(&h.delivery.as_str())));
 
@@ -241,7 +250,14 @@ async fn one_signed_post_per_status_change(url: &str) {
     assert_eq!(only.len(), 1);
     assert_eq!(only[0].event, "status.cancelled");
     notify::verify(&secret2, &only[0].signature, &only[0].body, T0 / 1000, 300).unwrap();
-    assert_eq!(e.t.store.deliveries_for("webhook", &only_id).await.unwrap().len(), 1);
+    assert_eq!(
+        e.t.store
+            .deliveries_for("webhook", &only_id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 on_both!(signed_posts, one_signed_post_per_status_change);
 
@@ -258,10 +274,17 @@ async fn retried_after_the_receiver_fails_twice(url: &str) {
     let store = &e.t.store;
 
     assert_eq!(w.run_once().await.unwrap(), 1);
-    let d = store.deliveries_for("webhook", &hook).await.unwrap().remove(0);
+    let d = store
+        .deliveries_for("webhook", &hook)
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!((d.state.as_str(), d.attempts), ("queued", 1));
     assert_eq!(d.last_status, Some(500));
-    assert!(d.last_error.as_deref().unwrap().contains("HTTP 500"), "{d:?}");
+    assert!(
+        d.last_error.as_deref().unwrap().contains("HTTP 500"),
+        "{d:?}"
+    );
     // Backoff with jitter: between half and all of the first step (1 s).
     assert!(
         (T0 + 500..=T0 + 1_000).contains(&d.next_attempt_at),
@@ -274,14 +297,22 @@ async fn retried_after_the_receiver_fails_twice(url: &str) {
     assert_eq!(w.run_once().await.unwrap(), 0);
     e.set(d.next_attempt_at);
     assert_eq!(w.run_once().await.unwrap(), 1);
-    let d = store.deliveries_for("webhook", &hook).await.unwrap().remove(0);
+    let d = store
+        .deliveries_for("webhook", &hook)
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!((d.state.as_str(), d.attempts), ("queued", 2));
     assert_eq!(store.target_failures("webhook", &hook).await.unwrap(), 2);
     let step = d.next_attempt_at - e.clock.load(Ordering::SeqCst);
     assert!((1_000..=2_000).contains(&step), "{step}");
     e.set(d.next_attempt_at);
     assert_eq!(w.run_once().await.unwrap(), 1);
-    let d = store.deliveries_for("webhook", &hook).await.unwrap().remove(0);
+    let d = store
+        .deliveries_for("webhook", &hook)
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!((d.state.as_str(), d.attempts), ("delivered", 3));
     assert_eq!(d.last_status, Some(204));
     assert_eq!(d.delivered_at, Some(d.next_attempt_at));
@@ -289,10 +320,20 @@ async fn retried_after_the_receiver_fails_twice(url: &str) {
 
     let hits = rx.hits();
     assert_eq!(hits.len(), 3);
-    assert!(hits.iter().all(|h| h.delivery == d.id && h.body == hits[0].body));
+    assert!(
+        hits.iter()
+            .all(|h| h.delivery == d.id && h.body == hits[0].body)
+    );
     // Each attempt is signed at its own time.
     let last = &hits[2];
-    notify::verify(&secret, &last.signature, &last.body, d.next_attempt_at / 1000, 0).unwrap();
+    notify::verify(
+        &secret,
+        &last.signature,
+        &last.body,
+        d.next_attempt_at / 1000,
+        0,
+    )
+    .unwrap();
 }
 on_both!(retried, retried_after_the_receiver_fails_twice);
 
@@ -306,10 +347,20 @@ async fn dead_after_max_attempts(url: &str) {
     let w = e.worker(&e.t.store, "w1", 3);
     for attempt in 1..=3 {
         assert_eq!(w.run_once().await.unwrap(), 1, "attempt {attempt}");
-        let d = e.t.store.deliveries_for("webhook", &hook).await.unwrap().remove(0);
+        let d =
+            e.t.store
+                .deliveries_for("webhook", &hook)
+                .await
+                .unwrap()
+                .remove(0);
         e.set(d.next_attempt_at);
     }
-    let d = e.t.store.deliveries_for("webhook", &hook).await.unwrap().remove(0);
+    let d =
+        e.t.store
+            .deliveries_for("webhook", &hook)
+            .await
+            .unwrap()
+            .remove(0);
     assert_eq!((d.state.as_str(), d.attempts), ("dead", 3));
     let reason = d.last_error.unwrap();
     assert!(
@@ -317,7 +368,10 @@ async fn dead_after_max_attempts(url: &str) {
         "{reason}"
     );
     assert_eq!(d.last_status, Some(503));
-    assert_eq!(e.t.store.target_failures("webhook", &hook).await.unwrap(), 3);
+    assert_eq!(
+        e.t.store.target_failures("webhook", &hook).await.unwrap(),
+        3
+    );
     // Dead is final: nothing more is sent.
     e.set(T0 + 86_400_000);
     assert_eq!(w.run_once().await.unwrap(), 0);
@@ -348,7 +402,12 @@ async fn restart_delivers_each_event_exactly_once(url: &str) {
         d.run_once().await.unwrap();
         d.run_once().await.unwrap();
     }
-    let first = e.t.store.deliveries_for("webhook", &hook).await.unwrap().len();
+    let first =
+        e.t.store
+            .deliveries_for("webhook", &hook)
+            .await
+            .unwrap()
+            .len();
     assert_eq!(first, 6.min(want.len()));
     // Second process: its own store; and a stale dispatcher that read the old cursor loses.
     let other = Store::open(&e.url).await.unwrap();
@@ -359,18 +418,17 @@ async fn restart_delivers_each_event_exactly_once(url: &str) {
         assert!(rounds < 100);
     }
     let stale = e.t.store.notify_cursor("dispatcher").await.unwrap();
-    let moved = e
-        .t
-        .store
-        .notify_advance(
-            "dispatcher",
-            &priorauth::store::NotifyCursor::default(),
-            &stale,
-            &[],
-            T0,
-        )
-        .await
-        .unwrap();
+    let moved =
+        e.t.store
+            .notify_advance(
+                "dispatcher",
+                &priorauth::store::NotifyCursor::default(),
+                &stale,
+                &[],
+                T0,
+            )
+            .await
+            .unwrap();
     assert!(!moved, "a dispatcher with an old cursor must not move it");
     let queued = e.t.store.deliveries_for("webhook", &hook).await.unwrap();
     let mut events: Vec<i64> = queued.iter().map(|d| d.event_id.unwrap()).collect();
@@ -378,12 +436,11 @@ async fn restart_delivers_each_event_exactly_once(url: &str) {
     assert_eq!(events, want, "each event once");
 
     // A worker claims two and dies before sending.
-    let claimed = e
-        .t
-        .store
-        .claim_deliveries("dead-worker", T0, 30_000, 2, &["webhook".into()])
-        .await
-        .unwrap();
+    let claimed =
+        e.t.store
+            .claim_deliveries("dead-worker", T0, 30_000, 2, &["webhook".into()])
+            .await
+            .unwrap();
     assert_eq!(claimed.len(), 2);
     // Another worker sends the rest now, and the two after their lease.
     let w2 = e.worker(&other, "w2", 5);
@@ -392,21 +449,30 @@ async fn restart_delivers_each_event_exactly_once(url: &str) {
     e.set(T0 + 30_001);
     assert_eq!(w2.run_once().await.unwrap(), 2);
     // The dead worker's late result is refused.
-    let late = e
-        .t
-        .store
-        .delivery_finish(&claimed[0], "dead-worker", &DeliveryEnd::Delivered { status: 200 }, T0)
-        .await
-        .unwrap();
+    let late =
+        e.t.store
+            .delivery_finish(
+                &claimed[0],
+                "dead-worker",
+                &DeliveryEnd::Delivered { status: 200 },
+                T0,
+            )
+            .await
+            .unwrap();
     assert!(!late);
     // Everything again, from a third process: nothing new.
     let third = Store::open(&e.url).await.unwrap();
-    assert_eq!(e.dispatcher(&third, 3).run_once().await.unwrap().deliveries, 0);
+    assert_eq!(
+        e.dispatcher(&third, 3).run_once().await.unwrap().deliveries,
+        0
+    );
     assert_eq!(e.worker(&third, "w3", 5).run_once().await.unwrap(), 0);
 
     let mut per_event: HashMap<i64, usize> = HashMap::new();
     for h in rx.hits() {
-        *per_event.entry(body_json(&h)["event_id"].as_i64().unwrap()).or_default() += 1;
+        *per_event
+            .entry(body_json(&h)["event_id"].as_i64().unwrap())
+            .or_default() += 1;
     }
     let mut got: Vec<i64> = per_event.keys().copied().collect();
     got.sort();
@@ -431,17 +497,42 @@ async fn deleted_webhook_gets_nothing(url: &str) {
     let (hook, _) = e.hook(&target, &["*"]).await;
     e.record_cancelled().await;
     e.dispatcher(&e.t.store, 100).run_once().await.unwrap();
-    assert!(!e.t.store.webhook_delete("other-tenant", &hook, T0).await.unwrap());
-    assert!(e.t.store.webhook_delete("default", &hook, T0).await.unwrap());
+    assert!(
+        !e.t.store
+            .webhook_delete("other-tenant", &hook, T0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        e.t.store
+            .webhook_delete("default", &hook, T0)
+            .await
+            .unwrap()
+    );
     let ds = e.t.store.deliveries_for("webhook", &hook).await.unwrap();
     assert!(!ds.is_empty());
-    assert!(ds.iter().all(|d| d.state == "dead"
-        && d.last_error.as_deref() == Some("webhook deleted")));
+    assert!(
+        ds.iter()
+            .all(|d| d.state == "dead" && d.last_error.as_deref() == Some("webhook deleted"))
+    );
     e.record_cancelled().await;
-    assert_eq!(e.dispatcher(&e.t.store, 100).run_once().await.unwrap().deliveries, 0);
+    assert_eq!(
+        e.dispatcher(&e.t.store, 100)
+            .run_once()
+            .await
+            .unwrap()
+            .deliveries,
+        0
+    );
     assert_eq!(e.worker(&e.t.store, "w", 5).run_once().await.unwrap(), 0);
     assert!(rx.hits().is_empty());
-    assert!(e.t.store.webhooks("default", false).await.unwrap().is_empty());
+    assert!(
+        e.t.store
+            .webhooks("default", false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(e.t.store.webhooks("default", true).await.unwrap().len(), 1);
 }
 on_both!(deleted, deleted_webhook_gets_nothing);
@@ -500,18 +591,24 @@ async fn other_kinds_and_raw_deliveries(url: &str) {
     );
     e.record_cancelled().await;
     let report = e.dispatcher(&e.t.store, 100).run_once().await.unwrap();
-    let ok = e.t.store.deliveries_for(notify::FHIR_SUBSCRIPTION, "sub-ok").await.unwrap();
+    let ok =
+        e.t.store
+            .deliveries_for(notify::FHIR_SUBSCRIPTION, "sub-ok")
+            .await
+            .unwrap();
     assert_eq!(ok.len(), 1);
     assert_eq!(ok[0].content_type, "application/fhir+json");
-    let broken = e
-        .t
-        .store
-        .deliveries_for(notify::FHIR_SUBSCRIPTION, "sub-broken")
-        .await
-        .unwrap();
+    let broken =
+        e.t.store
+            .deliveries_for(notify::FHIR_SUBSCRIPTION, "sub-broken")
+            .await
+            .unwrap();
     assert!(broken.len() >= 2);
-    assert!(broken.iter().all(|d| d.state == "dead"
-        && d.last_error.as_deref().unwrap().contains("no PAS bundle")));
+    assert!(
+        broken.iter().all(
+            |d| d.state == "dead" && d.last_error.as_deref().unwrap().contains("no PAS bundle")
+        )
+    );
     assert_eq!(report.deliveries, ok.len() + broken.len());
     let raw = notify::enqueue_raw(
         &e.t.store,
@@ -540,7 +637,10 @@ async fn other_kinds_and_raw_deliveries(url: &str) {
     let hits = rx.hits();
     assert_eq!(hits.len(), 2);
     assert!(hits.iter().all(|h| h.signature.is_empty()));
-    assert!(hits.iter().any(|h| h.delivery == raw && h.body == b"{\"handshake\":true}"));
+    assert!(
+        hits.iter()
+            .any(|h| h.delivery == raw && h.body == b"{\"handshake\":true}")
+    );
     assert!(hits.iter().any(|h| h.event == "status.cancelled"));
 }
 on_both!(kinds, other_kinds_and_raw_deliveries);
@@ -559,7 +659,14 @@ async fn two_workers_never_deliver_one_delivery_twice_postgres() {
     for _ in 0..15 {
         e.record_cancelled().await;
     }
-    while e.dispatcher(&e.t.store, 50).run_once().await.unwrap().events > 0 {}
+    while e
+        .dispatcher(&e.t.store, 50)
+        .run_once()
+        .await
+        .unwrap()
+        .events
+        > 0
+    {}
     let total = e.t.store.deliveries(Some("queued")).await.unwrap().len();
     assert!(total >= 45, "{total}");
     let other = Store::open(&url).await.unwrap();
@@ -600,7 +707,10 @@ async fn two_workers_never_deliver_one_delivery_twice_postgres() {
     }
     assert_eq!(count.len(), total);
     assert!(count.values().all(|&n| n == 1), "{count:?}");
-    assert_eq!(e.t.store.deliveries(Some("delivered")).await.unwrap().len(), total);
+    assert_eq!(
+        e.t.store.deliveries(Some("delivered")).await.unwrap().len(),
+        total
+    );
     eprintln!("deliveries per worker: {per_worker:?}");
 }
 
@@ -658,7 +768,14 @@ async fn an_event_committed_late_is_not_skipped_postgres() {
         events(e.t.store.deliveries_for("webhook", &hook).await.unwrap()),
         vec![early, later]
     );
-    assert!(e.t.store.notify_cursor("dispatcher").await.unwrap().gaps.is_empty());
+    assert!(
+        e.t.store
+            .notify_cursor("dispatcher")
+            .await
+            .unwrap()
+            .gaps
+            .is_empty()
+    );
 }
 
 /// A delivery whose webhook was deleted meanwhile ends dead with the reason.
@@ -669,17 +786,33 @@ async fn gone_target_is_dead(url: &str) {
     e.record_cancelled().await;
     e.dispatcher(&e.t.store, 100).run_once().await.unwrap();
     // Claimed, then the webhook is deleted before the send is processed.
-    let mut claimed = e
-        .t
-        .store
-        .claim_deliveries("w", T0, 30_000, 10, &["webhook".into()])
-        .await
-        .unwrap();
-    assert!(e.t.store.webhook_delete("default", &hook, T0).await.unwrap());
-    let w = DeliveryWorker::new(e.t.store.clone(), e.registry.clone(), DeliveryOptions::new("w"))
-        .with_clock(e.now());
-    assert_eq!(w.process(claimed.remove(0)).await.unwrap(), DeliveryOutcome::Dead);
-    let d = e.t.store.deliveries_for("webhook", &hook).await.unwrap().remove(0);
+    let mut claimed =
+        e.t.store
+            .claim_deliveries("w", T0, 30_000, 10, &["webhook".into()])
+            .await
+            .unwrap();
+    assert!(
+        e.t.store
+            .webhook_delete("default", &hook, T0)
+            .await
+            .unwrap()
+    );
+    let w = DeliveryWorker::new(
+        e.t.store.clone(),
+        e.registry.clone(),
+        DeliveryOptions::new("w"),
+    )
+    .with_clock(e.now());
+    assert_eq!(
+        w.process(claimed.remove(0)).await.unwrap(),
+        DeliveryOutcome::Dead
+    );
+    let d =
+        e.t.store
+            .deliveries_for("webhook", &hook)
+            .await
+            .unwrap()
+            .remove(0);
     assert!(d.last_error.unwrap().contains("is gone"));
 }
 on_both!(gone, gone_target_is_dead);
@@ -699,7 +832,11 @@ async fn serve_posts_webhooks_for_a_submitted_record() {
 
     // Bad input: named field, never a panic.
     let (s, v) = api
-        .post("/v1/webhooks", r#"{"url":"ftp://x/","events":["*"]}"#.into(), None)
+        .post(
+            "/v1/webhooks",
+            r#"{"url":"ftp://x/","events":["*"]}"#.into(),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(s, 422, "{v}");
@@ -734,7 +871,9 @@ async fn serve_posts_webhooks_for_a_submitted_record() {
     assert!(list["webhooks"][0].get("secret").is_none(), "{list}");
     assert!(!list.to_string().contains(&secret));
 
-    let id = api.create_and_submit(&harness::request(1, None, None)).await;
+    let id = api
+        .create_and_submit(&harness::request(1, None, None))
+        .await;
     api.wait_status(&id, &["approved"], WAIT).await;
     let hits = tokio::time::timeout(WAIT, async {
         loop {
@@ -768,7 +907,10 @@ async fn serve_posts_webhooks_for_a_submitted_record() {
     assert_eq!(s, 200, "{v}");
     let ds = v["deliveries"].as_array().unwrap();
     assert_eq!(ds.len(), 2);
-    assert!(ds.iter().all(|d| d["state"] == "delivered" && d["attempts"] == 1));
+    assert!(
+        ds.iter()
+            .all(|d| d["state"] == "delivered" && d["attempts"] == 1)
+    );
     assert!(ds.iter().all(|d| d.get("body").is_none()));
     let (s, _) = api.get("/v1/webhooks/wh_nope/deliveries").await.unwrap();
     assert_eq!(s, 404);

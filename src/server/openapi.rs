@@ -191,7 +191,11 @@ pub const ROUTES: &[Route] = &[
         summary: "Create a webhook of the caller's tenant: signed POSTs (X-Priorauth-Signature: t=<unix s>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">) on the status changes listed in events (or \"*\"); retried with backoff. The secret is in this answer only",
         body: Some("NewWebhook"),
         responses: &[
-            (201, "Created, with the secret (shown once)", Some("WebhookCreated")),
+            (
+                201,
+                "Created, with the secret (shown once)",
+                Some("WebhookCreated"),
+            ),
             (400, "The body is not JSON", ERR),
             (422, "Bad URL or unknown status (field names which)", ERR),
         ],

@@ -165,7 +165,9 @@ impl NotifyCursor {
 /// How an attempt ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeliveryEnd {
-    Delivered { status: i64 },
+    Delivered {
+        status: i64,
+    },
     /// Queued again, due at `next_at`.
     Retry {
         error: String,
@@ -459,17 +461,25 @@ impl Store {
         at: i64,
     ) -> Result<bool> {
         let (state, error, status, next_at, delivered_at) = match end {
-            DeliveryEnd::Delivered { status } => {
-                ("delivered", None, Some(*status), d.next_attempt_at, Some(at))
-            }
+            DeliveryEnd::Delivered { status } => (
+                "delivered",
+                None,
+                Some(*status),
+                d.next_attempt_at,
+                Some(at),
+            ),
             DeliveryEnd::Retry {
                 error,
                 status,
                 next_at,
             } => ("queued", Some(error.clone()), *status, *next_at, None),
-            DeliveryEnd::Dead { error, status } => {
-                ("dead", Some(error.clone()), *status, d.next_attempt_at, None)
-            }
+            DeliveryEnd::Dead { error, status } => (
+                "dead",
+                Some(error.clone()),
+                *status,
+                d.next_attempt_at,
+                None,
+            ),
         };
         let mut tx = self.begin_write().await?;
         let r = sqlx::query(
@@ -566,7 +576,10 @@ impl Store {
         .bind(target_id)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(|r| get::<i64>(r, 0)).transpose().map(|v| v.unwrap_or(0))
+        row.as_ref()
+            .map(|r| get::<i64>(r, 0))
+            .transpose()
+            .map(|v| v.unwrap_or(0))
     }
 }
 
