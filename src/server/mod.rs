@@ -142,6 +142,7 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
     let store = &state.tracker.store;
     let records = store.status_counts().await.unwrap_or_default();
     let outbox = store.outbox_counts().await.unwrap_or_default();
+    let deliveries = store.delivery_counts().await.unwrap_or_default();
     let body = state.metrics.render(&[
         (
             "priorauth_records",
@@ -154,6 +155,12 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
             "Outbox messages by state.",
             "state",
             outbox,
+        ),
+        (
+            "priorauth_notify_deliveries",
+            "Webhook and subscription notifications by state.",
+            "state",
+            deliveries,
         ),
     ]);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()

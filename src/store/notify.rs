@@ -566,6 +566,26 @@ impl Store {
         rows.iter().map(DeliveryRow::from_row).collect()
     }
 
+    /// How many deliveries are in each state (every state listed, zeros included).
+    pub async fn delivery_counts(&self) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out: Vec<(String, i64)> = DELIVERY_STATES
+            .iter()
+            .map(|s| ((*s).to_owned(), 0))
+            .collect();
+        for r in &rows {
+            let state: String = get(r, 0)?;
+            let n: i64 = get(r, 1)?;
+            match out.iter_mut().find(|(s, _)| *s == state) {
+                Some(slot) => slot.1 = n,
+                None => out.push((state, n)),
+            }
+        }
+        Ok(out)
+    }
+
     /// Failed attempts in a row for a target (0 when it never failed).
     pub async fn target_failures(&self, kind: &str, target_id: &str) -> Result<i64> {
         let row = sqlx::query(
