@@ -377,6 +377,36 @@ async fn dead_after_max_attempts(url: &str) {
     assert_eq!(w.run_once().await.unwrap(), 0);
     assert_eq!(rx.hits().len(), 3);
     assert_eq!(e.t.store.deliveries(Some("dead")).await.unwrap().len(), 1);
+    // A person fixes the receiver and retries the dead letter: a fresh attempt budget.
+    rx.failures.store(0, Ordering::SeqCst);
+    let store = &e.t.store;
+    assert!(
+        !store
+            .delivery_retry("webhook", "wh_other", &d.id, T0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .delivery_retry("webhook", &hook, &d.id, T0 + 86_400_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delivery_retry("webhook", &hook, &d.id, T0)
+            .await
+            .unwrap()
+    );
+    assert_eq!(w.run_once().await.unwrap(), 1);
+    let d = store
+        .deliveries_for("webhook", &hook)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!((d.state.as_str(), d.attempts), ("delivered", 1));
+    assert_eq!(store.target_failures("webhook", &hook).await.unwrap(), 0);
+    assert_eq!(rx.hits().len(), 4);
 }
 on_both!(dead, dead_after_max_attempts);
 
@@ -916,6 +946,29 @@ async fn serve_posts_webhooks_for_a_submitted_record() {
     assert!(ds.iter().all(|d| d["attempts"] == 1));
     assert!(ds.iter().all(|d| d.get("body").is_none()));
     let (s, _) = api.get("/v1/webhooks/wh_nope/deliveries").await.unwrap();
+    assert_eq!(s, 404);
+    let delivered = ds[0]["id"].as_str().unwrap();
+    let (s, v) = api
+        .post(
+            &format!("/v1/webhooks/{hook}/deliveries/{delivered}/retry"),
+            String::new(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("not_dead")),
+        "{v}"
+    );
+    let (s, _) = api
+        .post(
+            &format!("/v1/webhooks/{hook}/deliveries/nope/retry"),
+            String::new(),
+            None,
+        )
+        .await
+        .unwrap();
     assert_eq!(s, 404);
     let metrics = api
         .http

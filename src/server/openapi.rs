@@ -222,6 +222,17 @@ pub const ROUTES: &[Route] = &[
         responses: &[(200, "Deliveries", None), (404, "No such webhook", ERR)],
     },
     Route {
+        method: "post",
+        path: "/v1/webhooks/{id}/deliveries/{delivery}/retry",
+        summary: "Queue a dead delivery again with a fresh attempt budget (a person fixed the receiver)",
+        body: None,
+        responses: &[
+            (200, "Queued again", None),
+            (404, "No such webhook or delivery", ERR),
+            (409, "Not dead, or the webhook is deleted", ERR),
+        ],
+    },
+    Route {
         method: "get",
         path: "/healthz",
         summary: "The process is up",
@@ -348,10 +359,11 @@ pub fn document() -> Value {
         let mut op = Map::new();
         op.insert("summary".into(), json!(r.summary));
         let mut params = vec![];
-        if r.path.contains("{id}") {
-            params.push(
-                json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}),
-            );
+        for name in ["id", "delivery"] {
+            if r.path.contains(&format!("{{{name}}}")) {
+                params.push(json!({"name": name, "in": "path", "required": true,
+                    "schema": {"type": "string"}}));
+            }
         }
         if r.method == "post" && r.path == "/v1/authorizations" {
             params.push(

@@ -155,3 +155,51 @@ pub async fn deliveries(
         .map_err(store_err)?;
     Ok(Json(json!({ "webhook": id, "deliveries": list })).into_response())
 }
+
+/// `POST /v1/webhooks/{id}/deliveries/{delivery}/retry`: a dead delivery of an active webhook
+/// is queued again with a fresh attempt budget.
+pub async fn retry(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    Path((id, delivery)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let store = &state.tracker.store;
+    match store.webhook(&id).await.map_err(store_err)? {
+        Some(w) if w.tenant == who.tenant && w.active => {}
+        Some(w) if w.tenant == who.tenant => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "inactive",
+                format!("webhook {id} is deleted: nothing is sent to it"),
+            ));
+        }
+        _ => return Err(ApiError::not_found(format!("no webhook {id}"))),
+    }
+    let Some(d) = store.delivery(&delivery).await.map_err(store_err)? else {
+        return Err(ApiError::not_found(format!("no delivery {delivery}")));
+    };
+    if d.target_kind != notify::WEBHOOK || d.target_id != id {
+        return Err(ApiError::not_found(format!("no delivery {delivery}")));
+    }
+    let queued = store
+        .delivery_retry(
+            notify::WEBHOOK,
+            &id,
+            &delivery,
+            state.tracker.clock.now_ms(),
+        )
+        .await
+        .map_err(store_err)?;
+    if !queued {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_dead",
+            format!(
+                "delivery {delivery} is {}: only a dead delivery is retried",
+                d.state
+            ),
+        ));
+    }
+    tracing::info!(webhook = %id, delivery = %delivery, actor = %who.name, "delivery queued again");
+    Ok(Json(json!({ "id": delivery, "state": "queued" })).into_response())
+}

@@ -566,6 +566,31 @@ impl Store {
         rows.iter().map(DeliveryRow::from_row).collect()
     }
 
+    /// Queues a dead delivery of a target again (a person fixed the receiver): attempts start
+    /// over, due at `at`. False when the target has no such dead delivery.
+    pub async fn delivery_retry(
+        &self,
+        kind: &str,
+        target_id: &str,
+        id: &str,
+        at: i64,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let r = sqlx::query(
+            "UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = $4, \
+             updated_at = $4 WHERE id = $3 AND target_kind = $1 AND target_id = $2 \
+             AND state = 'dead'",
+        )
+        .bind(kind)
+        .bind(target_id)
+        .bind(id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     /// How many deliveries are in each state (every state listed, zeros included).
     pub async fn delivery_counts(&self) -> Result<Vec<(String, i64)>> {
         let rows = sqlx::query("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
