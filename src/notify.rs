@@ -571,6 +571,9 @@ impl Dispatcher {
         let mut events: Vec<&EventRow> = filled.iter().chain(new_events.iter()).collect();
         events.sort_by_key(|e| e.id);
         let kinds = self.registry.all();
+        // Webhook targets depend on the tenant and the status only: asked once per round.
+        let mut webhook_targets: std::collections::HashMap<(String, String), Vec<Target>> =
+            std::collections::HashMap::new();
         let mut deliveries = vec![];
         for e in &events {
             let (Some(to), Some(request_id)) = (&e.to_status, &e.request_id) else {
@@ -578,7 +581,20 @@ impl Dispatcher {
             };
             let tenant = record_tenant(store, e).await?;
             for (name, kind) in &kinds {
-                let targets = (kind.targets)(store.clone(), tenant.clone(), (*e).clone()).await?;
+                let targets = if name == WEBHOOK {
+                    let key = (tenant.clone(), to.clone());
+                    match webhook_targets.get(&key) {
+                        Some(t) => t.clone(),
+                        None => {
+                            let t =
+                                (kind.targets)(store.clone(), tenant.clone(), (*e).clone()).await?;
+                            webhook_targets.insert(key, t.clone());
+                            t
+                        }
+                    }
+                } else {
+                    (kind.targets)(store.clone(), tenant.clone(), (*e).clone()).await?
+                };
                 for t in targets {
                     let mut d = NewDelivery {
                         id: uuid::Uuid::new_v4().to_string(),
