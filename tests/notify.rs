@@ -1003,3 +1003,98 @@ async fn serve_posts_webhooks_for_a_submitted_record() {
     drop(gw);
     harness::assert_no_phi(&dir.join("serve.log"), &[&secret]);
 }
+
+/// Black box: the gateway is killed (SIGKILL) while its webhook receiver is failing, and
+/// started again on the same database: every status change is still delivered, each under one
+/// delivery id (retries repeat it, nothing is queued twice), and nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_killed_mid_retries_delivers_every_event_once() {
+    let dir = harness::temp_dir("notify-kill");
+    let db = format!("sqlite://{}", dir.join("gw.db").display());
+    let flags = [
+        "--notify-backoff-ms",
+        "200",
+        "--notify-max-backoff-ms",
+        "400",
+        "--notify-timeout-ms",
+        "2000",
+    ];
+    let mut gw = harness::serve(&dir, &db, None, harness::free_port(), &flags);
+    let api = harness::Client::new(gw.url());
+    let (rx, target) = Receiver::start(3, 500).await;
+    let (s, v) = api
+        .post(
+            "/v1/webhooks",
+            format!(r#"{{"url":"{target}","events":["*"]}}"#),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 201, "{v}");
+    let hook = v["id"].as_str().unwrap().to_owned();
+    let id = api
+        .create_and_submit(&harness::request(2, None, None))
+        .await;
+    tokio::time::timeout(WAIT, async {
+        while rx.hits().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a first (failed) POST");
+    gw.kill9();
+
+    let gw = harness::serve(&dir, &db, None, harness::free_port(), &flags);
+    let api = harness::Client::new(gw.url());
+    api.wait_status(&id, &["approved"], WAIT).await;
+    let ds = tokio::time::timeout(WAIT, async {
+        loop {
+            let (_, v) = api
+                .get(&format!("/v1/webhooks/{hook}/deliveries"))
+                .await
+                .unwrap();
+            let ds = v["deliveries"].as_array().cloned().unwrap_or_default();
+            let approved = ds.iter().any(|d| d["event"] == "status.approved");
+            if approved && ds.iter().all(|d| d["state"] == "delivered") {
+                return ds;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("every delivery delivered after the restart");
+    // One delivery per status change of the record, in the log's order.
+    let (_, record) = api.get(&format!("/v1/authorizations/{id}")).await.unwrap();
+    let changes: Vec<String> = record["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["to_status"].as_str().map(|s| format!("status.{s}")))
+        .collect();
+    let mut queued: Vec<(i64, String)> = ds
+        .iter()
+        .map(|d| {
+            (
+                d["event_id"].as_i64().unwrap(),
+                d["event"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    queued.sort();
+    let names: Vec<String> = queued.into_iter().map(|(_, n)| n).collect();
+    assert_eq!(names, changes);
+    // Each event reached the receiver under one delivery id only.
+    let mut ids_per_event: HashMap<i64, std::collections::HashSet<String>> = HashMap::new();
+    for h in rx.hits() {
+        let ev = body_json(&h)["event_id"].as_i64().unwrap();
+        ids_per_event.entry(ev).or_default().insert(h.delivery);
+    }
+    assert_eq!(ids_per_event.len(), changes.len());
+    assert!(
+        ids_per_event.values().all(|s| s.len() == 1),
+        "{ids_per_event:?}"
+    );
+    assert!(rx.hits().len() >= changes.len() + 3);
+    drop(gw);
+    harness::assert_no_phi(&dir.join("serve.log"), &[]);
+}

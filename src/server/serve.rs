@@ -32,6 +32,9 @@ pub struct ServeOptions {
     pub alerts_every: Duration,
     /// Write sets committed together at most.
     pub group_commit: usize,
+    /// The notification delivery worker's settings (attempts, backoff, timeout; the owner is
+    /// made unique per process when empty).
+    pub notify: crate::notify::DeliveryOptions,
 }
 
 impl Default for ServeOptions {
@@ -46,6 +49,7 @@ impl Default for ServeOptions {
             poll_ms: 1_000,
             alerts_every: Duration::from_secs(300),
             group_commit: 512,
+            notify: crate::notify::DeliveryOptions::new(String::new()),
         }
     }
 }
@@ -148,11 +152,12 @@ pub async fn serve(
     // POSTs them (webhooks; other target kinds register on `registry`).
     let registry = crate::notify::Registry::new();
     if opts.worker {
-        let deliverer = crate::notify::DeliveryWorker::new(
-            tracker.store.clone(),
-            registry.clone(),
-            crate::notify::DeliveryOptions::new(crate::notify::default_owner()),
-        );
+        let mut options = opts.notify.clone();
+        if options.owner.trim().is_empty() {
+            options.owner = crate::notify::default_owner();
+        }
+        let deliverer =
+            crate::notify::DeliveryWorker::new(tracker.store.clone(), registry.clone(), options);
         let dispatcher = crate::notify::Dispatcher::new(
             tracker.store.clone(),
             registry.clone(),
