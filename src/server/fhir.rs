@@ -1066,7 +1066,7 @@ pub async fn subscription_update(
     subscription_answer(StatusCode::OK, &s)
 }
 
-/// `DELETE /fhir/Subscription/{id}`: removed with its pending notifications.
+/// `DELETE /fhir/Subscription/{id}`: removed; notifications still queued for it are not sent.
 pub async fn subscription_delete(
     State(state): State<Arc<AppState>>,
     principal: Principal,
@@ -1116,7 +1116,7 @@ pub async fn subscription_status(
     )
 }
 
-// ---- the notifier -------------------------------------------------------------------------
+// ---- notifications (through the durable queue of `crate::notify`) -------------------------
 
 /// Statuses whose arrival is notified.
 const NOTIFIED: &[&str] = &[
@@ -1128,132 +1128,77 @@ const NOTIFIED: &[&str] = &[
     "rejected",
     "cancelled",
 ];
-/// Attempts before a notification is dead (about a day with the backoff's cap).
-const MAX_ATTEMPTS: i64 = 1_500;
-const CURSOR: &str = "notify";
 
-/// One pass: status changes of records answered pended become queued notifications for the
-/// active subscriptions of their tenant whose filter names one of the request's organizations;
-/// then due notifications are sent (2xx delivered, else retried with backoff).
-/// Returns (queued, delivered).
-pub async fn notify_once(store: &Store, http: &reqwest::Client) -> Result<(usize, usize), String> {
-    let cursor = store
-        .fhir_cursor(CURSOR)
-        .await
-        .map_err(|e| e.to_string())?
-        .unwrap_or(0);
-    // Read a little behind the cursor: on PostgreSQL, event ids can commit out of order.
-    let changes = store
-        .fhir_pended_changes((cursor - 200).max(0), 500)
-        .await
-        .map_err(|e| e.to_string())?;
-    let now = crate::store::now_ms();
-    let mut queued = 0;
-    let mut top = cursor;
-    for c in &changes {
-        top = top.max(c.event_id);
-        if !NOTIFIED.contains(&c.to_status.as_str()) {
-            continue;
-        }
-        let Some(b) = store
-            .fhir_bundle(&c.request_id, &c.tenant)
-            .await
-            .map_err(|e| e.to_string())?
-        else {
-            continue;
-        };
-        for s in store
-            .fhir_subscriptions_of(&c.tenant)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            if s.status != "active" || !b.orgs.contains(&format!("|{}|", s.filter)) {
-                continue;
-            }
-            if store
-                .fhir_queue_notification(&s.id, c.event_id, &c.request_id, now)
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                queued += 1;
-                tracing::info!(subscription = %s.id, id = %c.request_id, status = %c.to_status, "fhir notification queued");
-            }
-        }
-    }
-    if top > cursor {
-        store
-            .fhir_set_cursor(CURSOR, top)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    let mut delivered = 0;
-    for n in store
-        .fhir_claim_notifications(now, 60_000, 20)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        let sub = store
-            .fhir_subscription_any(&n.subscription_id)
-            .await
-            .map_err(|e| e.to_string())?;
-        let result = match &sub {
-            None => Err("the subscription is gone".to_owned()),
-            Some(s) if s.status == "off" => Err("the subscription is off".to_owned()),
-            Some(s) => match notification_bundle(store, s, &n.request_id, n.event_number).await {
-                Ok(b) => post_notification(http, &s.endpoint, &b).await,
-                Err(e) => Err(format!("cannot build the notification: {e}")),
-            },
-        };
-        let at = crate::store::now_ms();
-        let (state, next, err) = match result {
-            Ok(()) => {
-                delivered += 1;
-                ("delivered", at, None)
-            }
-            Err(e) if n.attempts >= MAX_ATTEMPTS || sub.is_none() => ("dead", at, Some(e)),
-            Err(e) => {
-                let backoff = (500i64 << n.attempts.clamp(0, 7) as u32).min(60_000);
-                let jitter = fastrand::i64(0..=backoff / 4);
-                ("queued", at + backoff + jitter, Some(e))
-            }
-        };
-        tracing::info!(
-            notification = n.id,
-            subscription = %n.subscription_id,
-            id = %n.request_id,
-            attempt = n.attempts,
-            state,
-            "fhir notification"
-        );
-        store
-            .fhir_notification_result(n.id, state, next, err.as_deref(), at)
-            .await
-            .map_err(|e| e.to_string())?;
-        if state == "dead"
-            && let Some(s) = &sub
-        {
-            let _ = store
-                .fhir_set_subscription_status(&s.id, "error", err.as_deref(), at)
-                .await;
-        }
-    }
-    Ok((queued, delivered))
-}
-
-/// Runs [`notify_once`] every `every` until `stop` turns true.
-pub async fn run_notifier(
-    store: Store,
-    http: reqwest::Client,
-    every: Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        if let Err(e) = notify_once(&store, &http).await {
-            tracing::warn!(error = %e, "fhir notifier pass failed");
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.changed() => break,
-        }
+/// The `fhir-subscription` target kind of the notification queue: for a status change of a
+/// record answered A4 (after that answer), the tenant's active Subscriptions whose filter names
+/// one of the request's organizations; the body is the event-notification Bundle with the
+/// record's full PAS Response Bundle as it is when dispatched; the endpoint is read at each
+/// attempt (an `off` or deleted Subscription gets nothing more).
+pub fn subscription_kind() -> crate::notify::Kind {
+    use crate::notify::{Endpoint, FHIR_SUBSCRIPTION, Kind, NotifyError, Target};
+    use crate::store::EventRow;
+    Kind {
+        targets: Arc::new(|store: Store, tenant: String, event: EventRow| {
+            Box::pin(async move {
+                let (Some(status), Some(id)) = (event.to_status.clone(), event.request_id.clone())
+                else {
+                    return Ok(vec![]);
+                };
+                if !NOTIFIED.contains(&status.as_str()) {
+                    return Ok(vec![]);
+                }
+                let Some(after) = store.fhir_pended_after(&id, &tenant).await? else {
+                    return Ok(vec![]);
+                };
+                if event.id <= after {
+                    return Ok(vec![]);
+                }
+                let Some(b) = store.fhir_bundle(&id, &tenant).await? else {
+                    return Ok(vec![]);
+                };
+                Ok(store
+                    .fhir_subscriptions_of(&tenant)
+                    .await?
+                    .into_iter()
+                    .filter(|s| s.status == "active" && b.orgs.contains(&format!("|{}|", s.filter)))
+                    .map(|s| Target {
+                        kind: FHIR_SUBSCRIPTION.into(),
+                        id: s.id,
+                        tenant: s.tenant,
+                    })
+                    .collect())
+            })
+        }),
+        build: Arc::new(|store: Store, target: Target, event: EventRow| {
+            Box::pin(async move {
+                let Some(id) = event.request_id.clone() else {
+                    return Ok(None);
+                };
+                let Some(s) = store.fhir_subscription(&target.id, &target.tenant).await? else {
+                    return Ok(None);
+                };
+                let n = store.fhir_next_event_number(&s.id).await?;
+                let b = notification_bundle(&store, &s, &id, n)
+                    .await
+                    .map_err(|e| NotifyError::Invalid(e.to_string()))?;
+                tracing::info!(subscription = %s.id, id = %id, event_number = n, "fhir notification built");
+                let body =
+                    serde_json::to_vec(&b).map_err(|e| NotifyError::Invalid(e.to_string()))?;
+                Ok(Some((FHIR_JSON.to_owned(), body)))
+            })
+        }),
+        resolve: Arc::new(|store: Store, target: Target| {
+            Box::pin(async move {
+                Ok(store
+                    .fhir_subscription(&target.id, &target.tenant)
+                    .await?
+                    .filter(|s| s.status != "off")
+                    .map(|s| Endpoint {
+                        url: s.endpoint,
+                        secret: None,
+                        headers: vec![],
+                    }))
+            })
+        }),
     }
 }

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod principal;
 pub mod serve;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -100,6 +101,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/fhir/Subscription/{id}/$status",
             get(fhir::subscription_status),
         )
+        .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
+        .route("/v1/webhooks/{id}", axum::routing::delete(webhooks::delete))
+        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route(
+            "/v1/webhooks/{id}/deliveries/{delivery}/retry",
+            post(webhooks::retry),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
@@ -162,6 +170,7 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
     let store = &state.tracker.store;
     let records = store.status_counts().await.unwrap_or_default();
     let outbox = store.outbox_counts().await.unwrap_or_default();
+    let deliveries = store.delivery_counts().await.unwrap_or_default();
     let body = state.metrics.render(&[
         (
             "priorauth_records",
@@ -174,6 +183,12 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
             "Outbox messages by state.",
             "state",
             outbox,
+        ),
+        (
+            "priorauth_notify_deliveries",
+            "Webhook and subscription notifications by state.",
+            "state",
+            deliveries,
         ),
     ]);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()

@@ -186,6 +186,53 @@ pub const ROUTES: &[Route] = &[
         ],
     },
     Route {
+        method: "post",
+        path: "/v1/webhooks",
+        summary: "Create a webhook of the caller's tenant: signed POSTs (X-Priorauth-Signature: t=<unix s>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">) on the status changes listed in events (or \"*\"); retried with backoff. The secret is in this answer only",
+        body: Some("NewWebhook"),
+        responses: &[
+            (
+                201,
+                "Created, with the secret (shown once)",
+                Some("WebhookCreated"),
+            ),
+            (400, "The body is not JSON", ERR),
+            (422, "Bad URL or unknown status (field names which)", ERR),
+        ],
+    },
+    Route {
+        method: "get",
+        path: "/v1/webhooks",
+        summary: "The caller's tenant's active webhooks with their consecutive failures (no secrets)",
+        body: None,
+        responses: &[(200, "Webhooks", None)],
+    },
+    Route {
+        method: "delete",
+        path: "/v1/webhooks/{id}",
+        summary: "Deactivate a webhook; its queued deliveries end dead",
+        body: None,
+        responses: &[(204, "Deleted", None), (404, "No such webhook", ERR)],
+    },
+    Route {
+        method: "get",
+        path: "/v1/webhooks/{id}/deliveries",
+        summary: "A webhook's deliveries: event, state (queued|sending|delivered|dead), attempts, next attempt, last HTTP status and error",
+        body: None,
+        responses: &[(200, "Deliveries", None), (404, "No such webhook", ERR)],
+    },
+    Route {
+        method: "post",
+        path: "/v1/webhooks/{id}/deliveries/{delivery}/retry",
+        summary: "Queue a dead delivery again with a fresh attempt budget (a person fixed the receiver)",
+        body: None,
+        responses: &[
+            (200, "Queued again", None),
+            (404, "No such webhook or delivery", ERR),
+            (409, "Not dead, or the webhook is deleted", ERR),
+        ],
+    },
+    Route {
         method: "get",
         path: "/healthz",
         summary: "The process is up",
@@ -345,7 +392,7 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "delete",
         path: "/fhir/Subscription/{id}",
-        summary: "Delete a Subscription and its pending notifications",
+        summary: "Delete a Subscription (notifications still queued for it are not sent)",
         body: None,
         responses: &[
             (204, "Deleted", None),
@@ -437,6 +484,22 @@ pub fn document() -> Value {
                 "corrects": {"type": "integer", "description": "Service id this one replaces"}}}),
     );
     schemas.insert(
+        "NewWebhook".into(),
+        json!({"type": "object", "additionalProperties": false, "required": ["url"],
+            "properties": {"url": {"type": "string", "format": "uri", "description": "http(s), no credentials"},
+                "events": {"type": "array", "items": {"type": "string"},
+                    "description": "Record statuses (draft, submitted, pended, approved, ...) or [\"*\"] (the default)"}}}),
+    );
+    schemas.insert(
+        "WebhookCreated".into(),
+        json!({"type": "object", "required": ["id", "url", "events", "secret"],
+            "properties": {"id": {"type": "string"}, "url": {"type": "string"},
+                "events": {"type": "array", "items": {"type": "string"}},
+                "active": {"type": "boolean"}, "created_at": {"type": "integer"},
+                "secret": {"type": "string", "description": "The HMAC key; shown once"},
+                "signature": {"type": "string"}}}),
+    );
+    schemas.insert(
         "Record".into(),
         json!({"type": "object", "required": ["id", "status"],
             "properties": {"id": {"type": "string"}, "status": {"type": "string"},
@@ -465,10 +528,11 @@ pub fn document() -> Value {
         let mut op = Map::new();
         op.insert("summary".into(), json!(r.summary));
         let mut params = vec![];
-        if r.path.contains("{id}") {
-            params.push(
-                json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}),
-            );
+        for name in ["id", "delivery"] {
+            if r.path.contains(&format!("{{{name}}}")) {
+                params.push(json!({"name": name, "in": "path", "required": true,
+                    "schema": {"type": "string"}}));
+            }
         }
         if r.method == "post" && r.path == "/v1/authorizations" {
             params.push(

@@ -8,6 +8,7 @@
 
 mod fhir;
 mod group;
+mod notify;
 mod outbox;
 mod rows;
 
@@ -17,7 +18,8 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, ConnectOptions, Row};
 
-pub use fhir::{FhirBundleRow, NotificationRow, SubscriptionRow};
+pub use fhir::{FhirBundleRow, SubscriptionRow};
+pub use notify::*;
 pub use outbox::OUTBOX_STATES;
 pub use rows::*;
 
@@ -72,6 +74,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "fhir",
         include_str!("migrations/0005_fhir.sql"),
         include_str!("migrations/0005_fhir.sql"),
+    ),
+    (
+        6,
+        "notify",
+        include_str!("migrations/0006_notify.sql"),
+        include_str!("migrations/0006_notify.sql"),
     ),
 ];
 

@@ -1,6 +1,6 @@
 -- The FHIR PAS endpoint (/fhir): the request Bundles as received, the records answered pended
--- to a FHIR caller (their later decisions are notified), backport Subscriptions per tenant, and
--- the durable notification queue. Same SQL on both backends.
+-- to a FHIR caller (their later decisions are notified through the notification queue of
+-- migration 0006), and backport Subscriptions per tenant. Same SQL on both backends.
 
 -- The PAS request Bundle a record came from, per record version, so a response echoes its
 -- identifiers, item sequences and fullUrls. orgs: '|'-separated organization identifiers of the
@@ -42,29 +42,3 @@ CREATE TABLE fhir_subscriptions (
     updated_at BIGINT NOT NULL
 );
 CREATE INDEX fhir_subscriptions_tenant ON fhir_subscriptions (tenant);
-
--- Notifications to send, durable: queued -> delivered, or dead after the attempt budget.
--- One row per (subscription, event); the content is built when sent (full-resource: the
--- record's current PAS Response Bundle). lease_until: a sender's claim on the row.
-CREATE TABLE fhir_notifications (
-    id {ID},
-    subscription_id TEXT NOT NULL REFERENCES fhir_subscriptions(id),
-    event_id BIGINT NOT NULL,
-    request_id TEXT NOT NULL,
-    event_number BIGINT NOT NULL,
-    state TEXT NOT NULL,
-    attempts BIGINT NOT NULL DEFAULT 0,
-    next_attempt_at BIGINT NOT NULL,
-    lease_until BIGINT,
-    last_error TEXT,
-    created_at BIGINT NOT NULL,
-    delivered_at BIGINT,
-    UNIQUE (subscription_id, event_id)
-);
-CREATE INDEX fhir_notifications_due ON fhir_notifications (state, next_attempt_at);
-
--- How far the notifier has read the events log.
-CREATE TABLE fhir_cursor (
-    name TEXT PRIMARY KEY,
-    value BIGINT NOT NULL
-);
