@@ -240,12 +240,12 @@ then = "approve"
 after_ms = 1500
 "#;
 
-async fn approval_denial_modified(format: &str, path: &str, tag: &str) {
+async fn approval_denial_modified(format: &str, path: &str, tag: &str, db: String) {
     let Some(pas) = shared() else { return };
     let dir = temp_dir(&format!("fhir-{tag}"));
     let mock = mock_payer(&dir, Some(RULES), None);
     let payers = payers_file(&dir, format, &format!("{}{path}", mock.url()), "");
-    let gw = serve(&dir, &db::sqlite_url(), Some(&payers), free_port(), &[]);
+    let gw = serve(&dir, &db, Some(&payers), free_port(), &[]);
     let f = Fhir::new(&gw);
     let mut phi = vec![];
 
@@ -353,12 +353,20 @@ async fn approval_denial_modified(format: &str, path: &str, tag: &str) {
 
 #[tokio::test]
 async fn pas_in_278_out_approval_denial_modified() {
-    approval_denial_modified("x12-core", "/core", "x12").await;
+    approval_denial_modified("x12-core", "/core", "x12", db::sqlite_url()).await;
+}
+
+#[tokio::test]
+async fn pas_in_278_out_on_postgres() {
+    let Some(url) = db::pg_url().await else {
+        return;
+    };
+    approval_denial_modified("x12-core", "/core", "x12pg", url).await;
 }
 
 #[tokio::test]
 async fn pas_in_pas_out_approval_denial_modified() {
-    approval_denial_modified("fhir-pas", "/fhir", "pas").await;
+    approval_denial_modified("fhir-pas", "/fhir", "pas", db::sqlite_url()).await;
 }
 
 /// A rest-hook receiver: records every Bundle it gets; answers 500 to event notifications
@@ -452,8 +460,20 @@ fn subscription(endpoint: &str, filter: &str) -> Value {
 /// A payer slower than the wait limit is answered A4 with the record id as tracking number.
 #[tokio::test]
 async fn pended_then_approved_by_subscription_notification() {
+    pended_flow(db::sqlite_url(), "sqlite").await;
+}
+
+#[tokio::test]
+async fn pended_then_approved_by_subscription_notification_postgres() {
+    let Some(url) = db::pg_url().await else {
+        return;
+    };
+    pended_flow(url, "pg").await;
+}
+
+async fn pended_flow(db: String, tag: &str) {
     let Some(pas) = shared() else { return };
-    let dir = temp_dir("fhir-pend");
+    let dir = temp_dir(&format!("fhir-pend-{tag}"));
     let port = free_port();
     let inbound = format!("http://127.0.0.1:{port}/v1/inbound");
     let rules = r#"
@@ -472,7 +492,6 @@ times = 1
 "#;
     let mock = mock_payer(&dir, Some(rules), Some(&inbound));
     let payers = payers_file(&dir, "x12-core", &format!("{}/core", mock.url()), "");
-    let db = db::sqlite_url();
     let wait = ["--fhir-wait-ms", "1500"];
     let mut gw = serve(&dir, &db, Some(&payers), port, &wait);
     let f = Fhir::new(&gw);
