@@ -475,16 +475,8 @@ async fn submit_inner(
         }
     } else {
         let orgs = format!("|{}|", org_identifiers(&bundle, &req).join("|"));
-        let text = String::from_utf8_lossy(body);
-        // Keep what the caller sent (a Parameters wrapper is unwrapped).
-        let raw = if v.get("resourceType") == Some(&json!("Bundle"))
-            && text.contains("\"Bundle\"")
-            && !text.contains("\"Parameters\"")
-        {
-            text.into_owned()
-        } else {
-            v.to_string()
-        };
+        // What the caller sent, unwrapped from Parameters (key order and decimals are kept).
+        let raw = v.to_string();
         state
             .tracker
             .store
@@ -539,10 +531,13 @@ async fn submit_inner(
             )
             || s.certified()
     };
+    // Polled: often at first (a payer answering in real time), less often as it takes longer.
     let mut status = current(state, &id).await?;
+    let mut pause = Duration::from_millis(5);
     while !decided(status) && Instant::now() < deadline {
         let left = deadline.saturating_duration_since(Instant::now());
-        tokio::time::sleep(left.min(Duration::from_millis(25))).await;
+        tokio::time::sleep(left.min(pause)).await;
+        pause = (pause * 3 / 2).min(Duration::from_millis(100));
         status = current(state, &id).await?;
     }
     // A payer's answer that pends any line (A4) also gets its later changes notified.
