@@ -168,6 +168,8 @@ fn admin_reference(cr: &Value) -> Option<String> {
 struct Fhir {
     http: reqwest::Client,
     base: String,
+    /// Sent as `Authorization: Bearer` (none until authentication lands).
+    token: Option<String>,
 }
 
 impl Fhir {
@@ -178,6 +180,7 @@ impl Fhir {
                 .build()
                 .unwrap(),
             base: format!("{}/fhir", gw.url()),
+            token: None,
         }
     }
 
@@ -191,6 +194,9 @@ impl Fhir {
             .http
             .request(method, format!("{}{path}", self.base))
             .header("accept", "application/fhir+json");
+        if let Some(t) = &self.token {
+            r = r.bearer_auth(t);
+        }
         if let Some(b) = body {
             r = r.header("content-type", "application/fhir+json").body(b);
         }
