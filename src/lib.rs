@@ -3,6 +3,7 @@ pub mod cli;
 pub mod domain;
 pub mod fhir;
 pub mod mockpayer;
+pub mod notify;
 pub mod outbox;
 pub mod payers;
 pub mod report;

@@ -34,6 +34,27 @@ pub enum Command {
         /// How often the alert rules run, in seconds.
         #[arg(long, default_value_t = 300)]
         alerts_every_secs: u64,
+        /// How long `POST /fhir/Claim/$submit` waits for the payer's decision before it
+        /// answers pended (A4) with the tracking number, in milliseconds.
+        #[arg(long, env = "PRIORAUTH_FHIR_WAIT_MS", default_value_t = 15_000)]
+        fhir_wait_ms: u64,
+        /// Webhook / subscription notifications: attempts before a delivery is dead.
+        #[arg(long, env = "PRIORAUTH_NOTIFY_MAX_ATTEMPTS", default_value_t = 10)]
+        notify_max_attempts: i64,
+        /// Notifications: the first retry's backoff in milliseconds (doubles, with jitter).
+        #[arg(long, env = "PRIORAUTH_NOTIFY_BACKOFF_MS", default_value_t = 1_000)]
+        notify_backoff_ms: i64,
+        /// Notifications: the longest backoff in milliseconds.
+        #[arg(
+            long,
+            env = "PRIORAUTH_NOTIFY_MAX_BACKOFF_MS",
+            default_value_t = 3_600_000
+        )]
+        notify_max_backoff_ms: i64,
+        /// Notifications: the whole POST's timeout in milliseconds (a claim holds a delivery
+        /// 5 s longer).
+        #[arg(long, env = "PRIORAUTH_NOTIFY_TIMEOUT_MS", default_value_t = 10_000)]
+        notify_timeout_ms: u64,
     },
     /// Benchmark intake: requests/s and p50/p99 of `POST /v1/authorizations` (validated,
     /// durably stored, group commit) beside a naive one-insert-per-request floor, same run.
@@ -75,7 +96,29 @@ pub fn run(c: Command) -> Result<ExitCode, String> {
             no_worker,
             poll_ms,
             alerts_every_secs,
+            fhir_wait_ms,
+            notify_max_attempts,
+            notify_backoff_ms,
+            notify_max_backoff_ms,
+            notify_timeout_ms,
         } => {
+            if notify_max_attempts < 1 || notify_backoff_ms < 1 || notify_timeout_ms < 1 {
+                return Err(
+                    "--notify-max-attempts, --notify-backoff-ms and --notify-timeout-ms must be at least 1"
+                        .into(),
+                );
+            }
+            if notify_max_backoff_ms < notify_backoff_ms {
+                return Err(
+                    "--notify-max-backoff-ms must not be less than --notify-backoff-ms".into(),
+                );
+            }
+            let mut notify = crate::notify::DeliveryOptions::new(String::new());
+            notify.max_attempts = notify_max_attempts;
+            notify.initial_backoff_ms = notify_backoff_ms;
+            notify.max_backoff_ms = notify_max_backoff_ms;
+            notify.timeout_ms = notify_timeout_ms;
+            notify.lease_ms = notify_timeout_ms.saturating_add(5_000);
             crate::server::serve::init_logging();
             let opts = crate::server::serve::ServeOptions {
                 listen,
@@ -84,11 +127,13 @@ pub fn run(c: Command) -> Result<ExitCode, String> {
                 mock_rules,
                 api: crate::server::ApiConfig {
                     approval_chain,
+                    fhir_wait: std::time::Duration::from_millis(fhir_wait_ms),
                     ..Default::default()
                 },
                 worker: !no_worker,
                 poll_ms: poll_ms.max(10),
                 alerts_every: std::time::Duration::from_secs(alerts_every_secs.max(1)),
+                notify,
                 ..Default::default()
             };
             rt.block_on(crate::server::serve::serve(opts, |addr, mock| {

@@ -6,6 +6,7 @@ pub mod inquiry;
 pub mod outcome;
 pub mod request;
 pub mod response;
+pub mod subscription;
 pub mod types;
 pub mod validate;
 

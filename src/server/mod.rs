@@ -5,10 +5,12 @@
 pub mod api;
 pub mod bench;
 pub mod error;
+pub mod fhir;
 pub mod metrics;
 pub mod openapi;
 pub mod principal;
 pub mod serve;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -34,6 +36,9 @@ pub struct ApiConfig {
     pub default_actor: String,
     /// The largest body accepted, in bytes.
     pub max_body: usize,
+    /// How long `POST /fhir/Claim/$submit` waits for the payer's decision before it answers
+    /// A4 pended with the tracking number (the decision then comes by Subscription).
+    pub fhir_wait: std::time::Duration,
 }
 
 impl Default for ApiConfig {
@@ -42,6 +47,7 @@ impl Default for ApiConfig {
             approval_chain: false,
             default_actor: "api".into(),
             max_body: 8 * 1024 * 1024,
+            fhir_wait: std::time::Duration::from_secs(15),
         }
     }
 }
@@ -76,6 +82,32 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/inbound", post(api::inbound))
         .route("/v1/outbox", get(api::outbox_list))
         .route("/v1/outbox/{id}/retry", post(api::outbox_retry))
+        .route("/fhir/metadata", get(fhir::metadata))
+        .route("/fhir/Claim/$submit", post(fhir::submit))
+        .route("/fhir/Claim/$inquire", post(fhir::inquire))
+        .route("/fhir/ClaimResponse", get(fhir::search))
+        .route("/fhir/ClaimResponse/{id}", get(fhir::claim_response))
+        .route(
+            "/fhir/Subscription",
+            post(fhir::subscription_create).get(fhir::subscription_search),
+        )
+        .route(
+            "/fhir/Subscription/{id}",
+            get(fhir::subscription_read)
+                .put(fhir::subscription_update)
+                .delete(fhir::subscription_delete),
+        )
+        .route(
+            "/fhir/Subscription/{id}/$status",
+            get(fhir::subscription_status),
+        )
+        .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
+        .route("/v1/webhooks/{id}", axum::routing::delete(webhooks::delete))
+        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route(
+            "/v1/webhooks/{id}/deliveries/{delivery}/retry",
+            post(webhooks::retry),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
@@ -138,6 +170,7 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
     let store = &state.tracker.store;
     let records = store.status_counts().await.unwrap_or_default();
     let outbox = store.outbox_counts().await.unwrap_or_default();
+    let deliveries = store.delivery_counts().await.unwrap_or_default();
     let body = state.metrics.render(&[
         (
             "priorauth_records",
@@ -150,6 +183,12 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
             "Outbox messages by state.",
             "state",
             outbox,
+        ),
+        (
+            "priorauth_notify_deliveries",
+            "Webhook and subscription notifications by state.",
+            "state",
+            deliveries,
         ),
     ]);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()

@@ -186,6 +186,53 @@ pub const ROUTES: &[Route] = &[
         ],
     },
     Route {
+        method: "post",
+        path: "/v1/webhooks",
+        summary: "Create a webhook of the caller's tenant: signed POSTs (X-Priorauth-Signature: t=<unix s>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">) on the status changes listed in events (or \"*\"); retried with backoff. The secret is in this answer only",
+        body: Some("NewWebhook"),
+        responses: &[
+            (
+                201,
+                "Created, with the secret (shown once)",
+                Some("WebhookCreated"),
+            ),
+            (400, "The body is not JSON", ERR),
+            (422, "Bad URL or unknown status (field names which)", ERR),
+        ],
+    },
+    Route {
+        method: "get",
+        path: "/v1/webhooks",
+        summary: "The caller's tenant's active webhooks with their consecutive failures (no secrets)",
+        body: None,
+        responses: &[(200, "Webhooks", None)],
+    },
+    Route {
+        method: "delete",
+        path: "/v1/webhooks/{id}",
+        summary: "Deactivate a webhook; its queued deliveries end dead",
+        body: None,
+        responses: &[(204, "Deleted", None), (404, "No such webhook", ERR)],
+    },
+    Route {
+        method: "get",
+        path: "/v1/webhooks/{id}/deliveries",
+        summary: "A webhook's deliveries: event, state (queued|sending|delivered|dead), attempts, next attempt, last HTTP status and error",
+        body: None,
+        responses: &[(200, "Deliveries", None), (404, "No such webhook", ERR)],
+    },
+    Route {
+        method: "post",
+        path: "/v1/webhooks/{id}/deliveries/{delivery}/retry",
+        summary: "Queue a dead delivery again with a fresh attempt budget (a person fixed the receiver)",
+        body: None,
+        responses: &[
+            (200, "Queued again", None),
+            (404, "No such webhook or delivery", ERR),
+            (409, "Not dead, or the webhook is deleted", ERR),
+        ],
+    },
+    Route {
         method: "get",
         path: "/healthz",
         summary: "The process is up",
@@ -212,6 +259,159 @@ pub const ROUTES: &[Route] = &[
         summary: "This document",
         body: None,
         responses: &[(200, "OpenAPI 3.1", None)],
+    },
+    Route {
+        method: "get",
+        path: "/fhir/metadata",
+        summary: "FHIR R4 CapabilityStatement: Claim $submit / $inquire (Da Vinci PAS), ClaimResponse read and search, backport Subscriptions, security",
+        body: None,
+        responses: &[(200, "The CapabilityStatement", Some("FhirResource"))],
+    },
+    Route {
+        method: "post",
+        path: "/fhir/Claim/$submit",
+        summary: "PAS $submit: a PAS request Bundle (or Parameters holding one); a Claim Update (related prior Claim) or a cancel (certificationType 3) maps to the prior record. Answers the PAS Response Bundle with the payer's decision, or A4 pended with the record id as the tracking number when the payer pends or takes longer than the wait limit (15 s by default)",
+        body: Some("FhirResource"),
+        responses: &[
+            (200, "The PAS Response Bundle", Some("FhirResource")),
+            (
+                400,
+                "Not a readable PAS request Bundle",
+                Some("OperationOutcome"),
+            ),
+            (
+                422,
+                "A PAS rule is broken (FHIRPath expression per issue), no payer route, or an unknown prior Claim",
+                Some("OperationOutcome"),
+            ),
+            (
+                409,
+                "The prior request cannot be cancelled in its state",
+                Some("OperationOutcome"),
+            ),
+        ],
+    },
+    Route {
+        method: "post",
+        path: "/fhir/Claim/$inquire",
+        summary: "PAS $inquire: Parameters with one inquiry response Bundle per matching record of the caller's tenant (what is known now; records not final are also asked about at their payer)",
+        body: Some("FhirResource"),
+        responses: &[
+            (
+                200,
+                "Parameters of inquiry response Bundles",
+                Some("FhirResource"),
+            ),
+            (
+                400,
+                "Not a readable inquiry Bundle",
+                Some("OperationOutcome"),
+            ),
+            (422, "An inquiry rule is broken", Some("OperationOutcome")),
+        ],
+    },
+    Route {
+        method: "get",
+        path: "/fhir/ClaimResponse",
+        summary: "Search ClaimResponses of the caller's tenant by ?identifier= (Claim or Bundle identifier, preAuthRef, tracking number) and/or ?patient= (reference or member id)",
+        body: None,
+        responses: &[
+            (200, "A searchset Bundle", Some("FhirResource")),
+            (400, "No search parameter", Some("OperationOutcome")),
+        ],
+    },
+    Route {
+        method: "get",
+        path: "/fhir/ClaimResponse/{id}",
+        summary: "The current ClaimResponse of a record (id = the tracking number)",
+        body: None,
+        responses: &[
+            (200, "The ClaimResponse", Some("FhirResource")),
+            (
+                404,
+                "No such record in the caller's tenant",
+                Some("OperationOutcome"),
+            ),
+        ],
+    },
+    Route {
+        method: "post",
+        path: "/fhir/Subscription",
+        summary: "Create a backport Subscription (rest-hook, full-resource, filter org-identifier= or orgIdentifier=); the handshake is sent at once: active on a 2xx answer, else error",
+        body: Some("FhirResource"),
+        responses: &[
+            (
+                201,
+                "The Subscription with its id and status",
+                Some("FhirResource"),
+            ),
+            (400, "Not JSON", Some("OperationOutcome")),
+            (
+                422,
+                "Unsupported channel, payload, topic or filter",
+                Some("OperationOutcome"),
+            ),
+        ],
+    },
+    Route {
+        method: "get",
+        path: "/fhir/Subscription",
+        summary: "The caller's tenant's Subscriptions (searchset)",
+        body: None,
+        responses: &[(200, "A searchset Bundle", Some("FhirResource"))],
+    },
+    Route {
+        method: "get",
+        path: "/fhir/Subscription/{id}",
+        summary: "A Subscription with its status",
+        body: None,
+        responses: &[
+            (200, "The Subscription", Some("FhirResource")),
+            (
+                404,
+                "No such Subscription in the caller's tenant",
+                Some("OperationOutcome"),
+            ),
+        ],
+    },
+    Route {
+        method: "put",
+        path: "/fhir/Subscription/{id}",
+        summary: "Update a Subscription (new endpoint or filter: handshake again; status off stops it)",
+        body: Some("FhirResource"),
+        responses: &[
+            (200, "The Subscription", Some("FhirResource")),
+            (404, "No such Subscription", Some("OperationOutcome")),
+            (
+                422,
+                "Unsupported channel, payload, topic or filter",
+                Some("OperationOutcome"),
+            ),
+        ],
+    },
+    Route {
+        method: "delete",
+        path: "/fhir/Subscription/{id}",
+        summary: "Delete a Subscription (notifications still queued for it are not sent)",
+        body: None,
+        responses: &[
+            (204, "Deleted", None),
+            (404, "No such Subscription", Some("OperationOutcome")),
+        ],
+    },
+    Route {
+        method: "get",
+        path: "/fhir/Subscription/{id}/$status",
+        summary: "The SubscriptionStatus (status, events since start)",
+        body: None,
+        responses: &[
+            (
+                200,
+                "A Bundle with the SubscriptionStatus Parameters",
+                Some("FhirResource"),
+            ),
+            (404, "No such Subscription", Some("OperationOutcome")),
+        ],
     },
 ];
 
@@ -284,6 +484,22 @@ pub fn document() -> Value {
                 "corrects": {"type": "integer", "description": "Service id this one replaces"}}}),
     );
     schemas.insert(
+        "NewWebhook".into(),
+        json!({"type": "object", "additionalProperties": false, "required": ["url"],
+            "properties": {"url": {"type": "string", "format": "uri", "description": "http(s), no credentials"},
+                "events": {"type": "array", "items": {"type": "string"},
+                    "description": "Record statuses (draft, submitted, pended, approved, ...) or [\"*\"] (the default)"}}}),
+    );
+    schemas.insert(
+        "WebhookCreated".into(),
+        json!({"type": "object", "required": ["id", "url", "events", "secret"],
+            "properties": {"id": {"type": "string"}, "url": {"type": "string"},
+                "events": {"type": "array", "items": {"type": "string"}},
+                "active": {"type": "boolean"}, "created_at": {"type": "integer"},
+                "secret": {"type": "string", "description": "The HMAC key; shown once"},
+                "signature": {"type": "string"}}}),
+    );
+    schemas.insert(
         "Record".into(),
         json!({"type": "object", "required": ["id", "status"],
             "properties": {"id": {"type": "string"}, "status": {"type": "string"},
@@ -291,15 +507,32 @@ pub fn document() -> Value {
                 "services": {"type": "array"}, "history": {"type": "array"},
                 "alerts": {"type": "array"}}}),
     );
+    schemas.insert(
+        "FhirResource".into(),
+        json!({"type": "object", "required": ["resourceType"],
+            "description": "A FHIR R4 resource (application/fhir+json); PAS profiles per Da Vinci PAS 2.2.1",
+            "properties": {"resourceType": {"type": "string"}}}),
+    );
+    schemas.insert(
+        "OperationOutcome".into(),
+        json!({"type": "object", "required": ["resourceType", "issue"],
+            "properties": {"resourceType": {"const": "OperationOutcome"},
+                "issue": {"type": "array", "items": {"type": "object", "required": ["severity", "code"],
+                    "properties": {"severity": {"type": "string"}, "code": {"type": "string"},
+                        "details": {"type": "object"},
+                        "expression": {"type": "array", "items": {"type": "string"},
+                            "description": "FHIRPath of the element at fault"}}}}}}),
+    );
     let mut paths = Map::new();
     for r in ROUTES {
         let mut op = Map::new();
         op.insert("summary".into(), json!(r.summary));
         let mut params = vec![];
-        if r.path.contains("{id}") {
-            params.push(
-                json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}),
-            );
+        for name in ["id", "delivery"] {
+            if r.path.contains(&format!("{{{name}}}")) {
+                params.push(json!({"name": name, "in": "path", "required": true,
+                    "schema": {"type": "string"}}));
+            }
         }
         if r.method == "post" && r.path == "/v1/authorizations" {
             params.push(
@@ -315,17 +548,23 @@ pub fn document() -> Value {
         if !params.is_empty() {
             op.insert("parameters".into(), Value::Array(params));
         }
+        let media = if r.path.starts_with("/fhir/") {
+            "application/fhir+json"
+        } else {
+            "application/json"
+        };
         if let Some(b) = r.body {
             op.insert(
                 "requestBody".into(),
-                json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{b}")}}}}),
+                json!({"required": true, "content": {media: {"schema": {"$ref": format!("#/components/schemas/{b}")}}}}),
             );
         }
         let mut responses = Map::new();
         for (code, desc, schema) in r.responses {
             let mut resp = json!({ "description": desc });
             if let Some(s) = schema {
-                resp["content"] = json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{s}")}}});
+                resp["content"] =
+                    json!({media: {"schema": {"$ref": format!("#/components/schemas/{s}")}}});
             }
             responses.insert(code.to_string(), resp);
         }

@@ -1,6 +1,7 @@
 //! `priorauth serve`: the store (group commit), the payer directory (or, with none configured,
 //! the built-in mock payer on a loopback port), the outbox worker, the batch pick-up, the alert
-//! runs, and the HTTP API, until SIGINT / SIGTERM.
+//! runs, the notification dispatcher and delivery worker, and the HTTP API, until SIGINT /
+//! SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,6 +32,9 @@ pub struct ServeOptions {
     pub alerts_every: Duration,
     /// Write sets committed together at most.
     pub group_commit: usize,
+    /// The notification delivery worker's settings (attempts, backoff, timeout; the owner is
+    /// made unique per process when empty).
+    pub notify: crate::notify::DeliveryOptions,
 }
 
 impl Default for ServeOptions {
@@ -45,6 +49,7 @@ impl Default for ServeOptions {
             poll_ms: 1_000,
             alerts_every: Duration::from_secs(300),
             group_commit: 512,
+            notify: crate::notify::DeliveryOptions::new(String::new()),
         }
     }
 }
@@ -145,6 +150,33 @@ pub async fn serve(
                 tracing::error!(error = %e, "outbox worker stopped");
             }
         }));
+    }
+    // Notifications: the dispatcher turns status changes into deliveries, the delivery worker
+    // POSTs them (webhooks; other target kinds register on `registry`).
+    let registry = crate::notify::Registry::new();
+    // FHIR backport Subscriptions (rest-hook): the full PAS Response Bundle of a record answered
+    // pended, on each later status change.
+    registry.register(
+        crate::notify::FHIR_SUBSCRIPTION,
+        super::fhir::subscription_kind(),
+    );
+    if opts.worker {
+        let mut options = opts.notify.clone();
+        if options.owner.trim().is_empty() {
+            options.owner = crate::notify::default_owner();
+        }
+        let deliverer =
+            crate::notify::DeliveryWorker::new(tracker.store.clone(), registry.clone(), options);
+        let dispatcher = crate::notify::Dispatcher::new(
+            tracker.store.clone(),
+            registry.clone(),
+            crate::notify::DispatcherOptions::default(),
+        )
+        .waking(deliverer.notifier());
+        let rx = stop_rx.clone();
+        tasks.push(tokio::spawn(async move { dispatcher.run(rx).await }));
+        let rx = stop_rx.clone();
+        tasks.push(tokio::spawn(async move { deliverer.run(rx).await }));
     }
     {
         let t = tracker.clone();

@@ -6,7 +6,9 @@
 //! `tracking`, which hands the store a list of [`Write`]s to apply in one transaction.
 //! Every statement is written once with `$N` parameters (SQLite reads `$N` as numbered).
 
+mod fhir;
 mod group;
+mod notify;
 mod outbox;
 mod rows;
 
@@ -16,6 +18,8 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, ConnectOptions, Row};
 
+pub use fhir::{FhirBundleRow, SubscriptionRow};
+pub use notify::*;
 pub use outbox::OUTBOX_STATES;
 pub use rows::*;
 
@@ -64,6 +68,18 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "outbox",
         include_str!("migrations/0003_outbox.sql"),
         include_str!("migrations/0003_outbox.sql"),
+    ),
+    (
+        5,
+        "fhir",
+        include_str!("migrations/0005_fhir.sql"),
+        include_str!("migrations/0005_fhir.sql"),
+    ),
+    (
+        6,
+        "notify",
+        include_str!("migrations/0006_notify.sql"),
+        include_str!("migrations/0006_notify.sql"),
     ),
 ];
 
