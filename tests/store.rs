@@ -7,6 +7,7 @@ use priorauth::store::*;
 
 fn req(id: &str, reference: &str, status: &str, at: i64) -> NewRequest {
     NewRequest {
+        tenant: "default".into(),
         id: id.into(),
         submitter_reference: reference.into(),
         payer: "SYNPLAN01".into(),
