@@ -34,6 +34,13 @@ pub enum Command {
         /// How often the alert rules run, in seconds.
         #[arg(long, default_value_t = 300)]
         alerts_every_secs: u64,
+        /// Where the first start writes the bootstrap admin key (mode 0600; default next to
+        /// the SQLite database as <db>.admin-key).
+        #[arg(long)]
+        key_file: Option<std::path::PathBuf>,
+        /// The gateway's public base URL (SMART assertions name {public_url}/oauth/token).
+        #[arg(long, env = "PRIORAUTH_PUBLIC_URL")]
+        public_url: Option<String>,
     },
     /// Benchmark intake: requests/s and p50/p99 of `POST /v1/authorizations` (validated,
     /// durably stored, group commit) beside a naive one-insert-per-request floor, same run.
@@ -75,6 +82,8 @@ pub fn run(c: Command) -> Result<ExitCode, String> {
             no_worker,
             poll_ms,
             alerts_every_secs,
+            key_file,
+            public_url,
         } => {
             crate::server::serve::init_logging();
             let opts = crate::server::serve::ServeOptions {
@@ -84,18 +93,27 @@ pub fn run(c: Command) -> Result<ExitCode, String> {
                 mock_rules,
                 api: crate::server::ApiConfig {
                     approval_chain,
+                    public_url,
                     ..Default::default()
                 },
+                key_file,
                 worker: !no_worker,
                 poll_ms: poll_ms.max(10),
                 alerts_every: std::time::Duration::from_secs(alerts_every_secs.max(1)),
                 ..Default::default()
             };
-            rt.block_on(crate::server::serve::serve(opts, |addr, mock| {
+            rt.block_on(crate::server::serve::serve(opts, |l| {
                 use std::io::Write;
                 let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "listening on http://{addr}");
-                if let Some(m) = mock {
+                let _ = writeln!(out, "listening on http://{}", l.addr);
+                if let Some((key, file)) = &l.bootstrap {
+                    let _ = writeln!(
+                        out,
+                        "bootstrap admin key for tenant default (shown once, also in {}): {key}",
+                        file.display()
+                    );
+                }
+                if let Some(m) = l.mock {
                     let _ = writeln!(
                         out,
                         "built-in mock payer on http://{m} (no payer directory given)"
