@@ -6,6 +6,7 @@
 //! EC key made by the `openssl` CLI) and `priorauth keys` (printed once, stored hashed).
 
 mod db;
+mod harness;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -621,4 +622,99 @@ async fn keys_cli_prints_the_key_once_and_stores_its_hash() {
             .unwrap()
             .is_none()
     );
+}
+
+#[tokio::test]
+async fn the_audit_log_is_append_only() {
+    for url in db::both().await {
+        let api = start(&url).await;
+        let key = api.key("clinic-a", "clinician", "dr-a").await;
+        let (s, _, _) = api
+            .call("GET", "/v1/authorizations", Some(&key), None)
+            .await;
+        assert_eq!(s, 200);
+        let before = api
+            .state
+            .tracker
+            .store
+            .audit_events(None, Some("clinic-a"), 100)
+            .await
+            .unwrap();
+        assert_eq!(before.len(), 1);
+        assert_eq!(before[0].action, "records.list");
+        api.state.tracker.store.close().await;
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        let upd = sqlx::query("UPDATE audit_events SET principal = 'someone else'")
+            .execute(&pool)
+            .await;
+        assert!(upd.is_err(), "an audit line was rewritten");
+        let del = sqlx::query("DELETE FROM audit_events").execute(&pool).await;
+        assert!(del.is_err(), "an audit line was deleted");
+        pool.close().await;
+        let store = priorauth::store::Store::open(&url).await.unwrap();
+        let after = store.audit_events(None, Some("clinic-a"), 100).await.unwrap();
+        assert_eq!(after, before);
+    }
+}
+
+/// A full `priorauth serve` run with two tenants, refused and allowed calls: its log holds
+/// no patient data and no key or token, and the audit lines carry the peer address.
+#[tokio::test]
+async fn serve_run_logs_no_patient_data_and_no_credentials() {
+    use harness::*;
+    let dir = temp_dir("auth-serve");
+    let url = format!("sqlite://{}", dir.join("gw.db").display());
+    let gw = serve(&dir, &url, None, free_port(), &[]);
+    let admin_key = std::fs::read_to_string(gw.key_file.as_ref().unwrap())
+        .unwrap()
+        .trim()
+        .to_owned();
+    let a = create_key(&url, "clinic-a", "clinician", "dr-a");
+    let b = create_key(&url, "clinic-b", "clinician", "dr-b");
+    let ca = Client::new(gw.url()).with_token(a.clone());
+    let cb = Client::new(gw.url()).with_token(b.clone());
+    let anon = Client::new(gw.url());
+    let id = ca.create_and_submit(&serde_json::from_str(MRI).unwrap()).await;
+    ca.wait_status(&id, &["approved"], std::time::Duration::from_secs(60))
+        .await;
+    let (s, _) = cb.get(&format!("/v1/authorizations/{id}")).await.unwrap();
+    assert_eq!(s, 404);
+    let (s, _) = anon.get(&format!("/v1/authorizations/{id}")).await.unwrap();
+    assert_eq!(s, 401);
+    let (s, _) = Client::new(gw.url())
+        .with_token("pa_wrong")
+        .post("/v1/authorizations", MRI.into(), None)
+        .await
+        .unwrap();
+    assert_eq!(s, 401);
+    let admin = Client::new(gw.url()).with_token(admin_key.clone());
+    let (s, v) = admin.get(&format!("/v1/audit?record={id}")).await.unwrap();
+    assert_eq!(s, 200);
+    // The default tenant's admin does not see clinic-a's record: only its own attempts.
+    assert!(v["events"].as_array().unwrap().is_empty(), "{v}");
+    let a_admin = create_key(&url, "clinic-a", "admin", "admin-a");
+    let (s, v) = Client::new(gw.url())
+        .with_token(a_admin.clone())
+        .get(&format!("/v1/audit?record={id}"))
+        .await
+        .unwrap();
+    assert_eq!(s, 200);
+    let events = v["events"].as_array().unwrap();
+    for (action, outcome) in [
+        ("records.create", "allowed"),
+        ("records.submit", "allowed"),
+        ("records.read", "not_found"),
+        ("records.read", "unauthenticated"),
+    ] {
+        assert!(
+            events
+                .iter()
+                .any(|e| e["action"] == action && e["outcome"] == outcome),
+            "{action} {outcome}: {v}"
+        );
+    }
+    assert!(events.iter().all(|e| e["remote_addr"] == "127.0.0.1"), "{v}");
+    drop(gw);
+    assert_no_phi(&dir.join("serve.log"), &[&admin_key, &a, &b, &a_admin, "pa_wrong"]);
 }
