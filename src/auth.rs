@@ -124,9 +124,11 @@ pub async fn create_key(
     if let Some(n) = name {
         check_name("name", n)?;
         // One label is one actor with one role.
-        if let Some(other) = store.api_keys().await?.into_iter().find(|k| {
-            k.tenant == tenant && k.name == n && k.revoked_at.is_none() && k.role != role
-        }) {
+        if let Some(other) =
+            store.api_keys().await?.into_iter().find(|k| {
+                k.tenant == tenant && k.name == n && k.revoked_at.is_none() && k.role != role
+            })
+        {
             return Err(AuthError::Invalid(format!(
                 "{n}@{tenant} already has a key with role {}; use another name or revoke {}",
                 other.role, other.key_prefix
@@ -215,7 +217,12 @@ pub struct Issued {
     pub tenant: String,
 }
 
-async fn issue(store: &Store, key: &ApiKeyRow, now_ms: i64, ttl_s: i64) -> Result<Issued, AuthError> {
+async fn issue(
+    store: &Store,
+    key: &ApiKeyRow,
+    now_ms: i64,
+    ttl_s: i64,
+) -> Result<Issued, AuthError> {
     let token = format!("pat_{}", random_hex(2));
     store
         .insert_access_token(
@@ -337,7 +344,12 @@ pub async fn token_for_assertion(
     let data = jsonwebtoken::decode::<Assertion>(jwt, &dk, &v)
         .map_err(|e| AuthError::Invalid(format!("the client assertion was refused: {e}")))?;
     let c = data.claims;
-    if c.sub != client || !matches!(&c.aud, serde_json::Value::String(_) | serde_json::Value::Array(_)) {
+    if c.sub != client
+        || !matches!(
+            &c.aud,
+            serde_json::Value::String(_) | serde_json::Value::Array(_)
+        )
+    {
         return Err(AuthError::Invalid(
             "the assertion's sub must be the client id (as iss)".into(),
         ));
@@ -352,7 +364,9 @@ pub async fn token_for_assertion(
         return Err(AuthError::Invalid("the assertion has no jti".into()));
     };
     if !store.use_assertion_id(&client, &jti, c.exp * 1000).await? {
-        return Err(AuthError::Invalid("the assertion's jti was already used".into()));
+        return Err(AuthError::Invalid(
+            "the assertion's jti was already used".into(),
+        ));
     }
     issue(store, &key, now_ms, TOKEN_TTL_S).await
 }

@@ -131,7 +131,12 @@ async fn tenants_roles_credentials_and_audit() {
         assert_eq!(s, 201, "{v}");
         let id = v["id"].as_str().unwrap().to_owned();
         let (s, v, _) = api
-            .call("GET", &format!("/v1/authorizations/{id}"), Some(&a_clin), None)
+            .call(
+                "GET",
+                &format!("/v1/authorizations/{id}"),
+                Some(&a_clin),
+                None,
+            )
             .await;
         assert_eq!(s, 200, "{v}");
 
@@ -178,7 +183,10 @@ async fn tenants_roles_credentials_and_audit() {
             .call("GET", "/v1/authorizations", Some(&b_clin), None)
             .await;
         assert_eq!(s, 200);
-        assert!(!v.to_string().contains(&id), "B's list shows A's record: {v}");
+        assert!(
+            !v.to_string().contains(&id),
+            "B's list shows A's record: {v}"
+        );
         let (_, v, _) = api
             .call("GET", "/v1/authorizations", Some(&a_clin), None)
             .await;
@@ -221,7 +229,12 @@ async fn tenants_roles_credentials_and_audit() {
         );
         let forged = format!("{}{}", &a_clin[..auth::PREFIX_LEN], "0".repeat(55));
         let path = format!("/v1/authorizations/{id}");
-        for key in [None, Some("not-a-key"), Some(forged.as_str()), Some(revoked.as_str())] {
+        for key in [
+            None,
+            Some("not-a-key"),
+            Some(forged.as_str()),
+            Some(revoked.as_str()),
+        ] {
             let (s, v, h) = api.call("GET", &path, key, None).await;
             assert_eq!(s, 401, "{key:?}: {v}");
             assert!(
@@ -233,7 +246,9 @@ async fn tenants_roles_credentials_and_audit() {
             assert_eq!(v["error"]["code"], "unauthenticated", "{v}");
         }
         // Under /fhir the 401 is an OperationOutcome.
-        let (s, v, _) = api.call("POST", "/fhir/Claim/$submit", None, Some("{}")).await;
+        let (s, v, _) = api
+            .call("POST", "/fhir/Claim/$submit", None, Some("{}"))
+            .await;
         assert_eq!(s, 401);
         assert_eq!(v["resourceType"], "OperationOutcome", "{v}");
         // Open routes need nothing.
@@ -268,7 +283,12 @@ async fn tenants_roles_credentials_and_audit() {
 
         // A's admin sees every attempt on A's record, with its outcome.
         let (s, v, _) = api
-            .call("GET", &format!("/v1/audit?record={id}"), Some(&a_admin), None)
+            .call(
+                "GET",
+                &format!("/v1/audit?record={id}"),
+                Some(&a_admin),
+                None,
+            )
             .await;
         assert_eq!(s, 200, "{v}");
         let events = v["events"].as_array().unwrap();
@@ -279,7 +299,10 @@ async fn tenants_roles_credentials_and_audit() {
                     && principal.is_none_or(|p| e["principal"] == p)
             })
         };
-        assert!(has("records.create", "allowed", Some("dr-a@clinic-a")), "{v}");
+        assert!(
+            has("records.create", "allowed", Some("dr-a@clinic-a")),
+            "{v}"
+        );
         assert!(has("records.read", "allowed", Some("dr-a@clinic-a")), "{v}");
         for action in [
             "records.read",
@@ -288,12 +311,24 @@ async fn tenants_roles_credentials_and_audit() {
             "records.submit",
             "records.services",
         ] {
-            assert!(has(action, "not_found", Some("dr-b@clinic-b")), "{action}: {v}");
+            assert!(
+                has(action, "not_found", Some("dr-b@clinic-b")),
+                "{action}: {v}"
+            );
         }
         assert!(has("records.read", "unauthenticated", None), "{v}");
-        assert!(has("records.approve", "denied", Some("bill-a@clinic-a")), "{v}");
-        assert!(has("records.approve", "allowed", Some("sup-a@clinic-a")), "{v}");
-        let e = events.iter().find(|e| e["action"] == "records.create").unwrap();
+        assert!(
+            has("records.approve", "denied", Some("bill-a@clinic-a")),
+            "{v}"
+        );
+        assert!(
+            has("records.approve", "allowed", Some("sup-a@clinic-a")),
+            "{v}"
+        );
+        let e = events
+            .iter()
+            .find(|e| e["action"] == "records.create")
+            .unwrap();
         assert_eq!(e["tenant"], "clinic-a");
         assert_eq!(e["role"], "clinician");
         assert_eq!(e["resource_id"], id.as_str());
@@ -306,7 +341,12 @@ async fn tenants_roles_credentials_and_audit() {
         }
         // B's admin asking about A's record sees only B's own attempts (as for a missing one).
         let (s, v, _) = api
-            .call("GET", &format!("/v1/audit?record={id}"), Some(&b_admin), None)
+            .call(
+                "GET",
+                &format!("/v1/audit?record={id}"),
+                Some(&b_admin),
+                None,
+            )
             .await;
         assert_eq!(s, 200);
         let theirs = v["events"].as_array().unwrap();
@@ -331,14 +371,27 @@ async fn tenants_roles_credentials_and_audit() {
         let (s, v, _) = api.call("GET", "/v1/keys", Some(&a_admin), None).await;
         assert_eq!(s, 200);
         assert!(!v.to_string().contains(&fin), "a listing shows a key");
-        assert!(!v.to_string().contains("dr-b"), "A's admin lists B's keys: {v}");
+        assert!(
+            !v.to_string().contains("dr-b"),
+            "A's admin lists B's keys: {v}"
+        );
         let (s, v, _) = api
-            .call("POST", "/v1/keys", Some(&a_admin), Some(r#"{"role": "root"}"#))
+            .call(
+                "POST",
+                "/v1/keys",
+                Some(&a_admin),
+                Some(r#"{"role": "root"}"#),
+            )
             .await;
         assert_eq!(s, 422, "{v}");
         assert!(v["error"]["message"].as_str().unwrap().contains("root"));
         let (s, _, _) = api
-            .call("POST", "/v1/keys", Some(&a_clin), Some(r#"{"role": "admin"}"#))
+            .call(
+                "POST",
+                "/v1/keys",
+                Some(&a_clin),
+                Some(r#"{"role": "admin"}"#),
+            )
             .await;
         assert_eq!(s, 403);
         api.state.tracker.store.close().await;
@@ -376,7 +429,14 @@ fn ec_keys(dir: &std::path::Path) -> Option<(String, String)> {
         "-out",
         "client.pem",
     ])?;
-    run(&["pkey", "-in", "client.pem", "-pubout", "-out", "client.pub.pem"])?;
+    run(&[
+        "pkey",
+        "-in",
+        "client.pem",
+        "-pubout",
+        "-out",
+        "client.pub.pem",
+    ])?;
     Some((
         std::fs::read_to_string(dir.join("client.pem")).ok()?,
         std::fs::read_to_string(dir.join("client.pub.pem")).ok()?,
@@ -442,7 +502,10 @@ async fn oauth_token_endpoint_client_credentials_and_smart() {
         .unwrap();
     assert_eq!(basic.status().as_u16(), 200);
     let other = api.key("clinic-a", "clinician", "other-app").await;
-    for (id, secret) in [(prefix.as_str(), other.as_str()), (prefix.as_str(), "pa_nope")] {
+    for (id, secret) in [
+        (prefix.as_str(), other.as_str()),
+        (prefix.as_str(), "pa_nope"),
+    ] {
         let (s, v) = token(
             &api,
             &[
@@ -509,11 +572,17 @@ async fn oauth_token_endpoint_client_credentials_and_smart() {
         .call("GET", "/v1/authorizations", Some(&smart_token), None)
         .await;
     assert_eq!(s, 200);
-    assert!(!v.to_string().contains(&id), "clinic-b's token sees clinic-a: {v}");
+    assert!(
+        !v.to_string().contains(&id),
+        "clinic-b's token sees clinic-a: {v}"
+    );
     // The same jti twice, a wrong audience, a far expiry, an expired one: refused.
     for (jwt, why) in [
         (assertion(&token_url, now + 240, "jti-1"), "jti"),
-        (assertion("http://elsewhere/oauth/token", now + 240, "jti-2"), "aud"),
+        (
+            assertion("http://elsewhere/oauth/token", now + 240, "jti-2"),
+            "aud",
+        ),
         (assertion(&token_url, now + 3600, "jti-3"), "five minutes"),
         (assertion(&token_url, now - 600, "jti-4"), "xpired"),
     ] {
@@ -521,7 +590,10 @@ async fn oauth_token_endpoint_client_credentials_and_smart() {
         assert_eq!(s, 401, "{why}: {v}");
         assert_eq!(v["error"], "invalid_client");
         let d = v["error_description"].as_str().unwrap();
-        assert!(d.contains(why) || why == "aud" || why == "xpired", "{why}: {d}");
+        assert!(
+            d.contains(why) || why == "aud" || why == "xpired",
+            "{why}: {d}"
+        );
     }
     // Signed by another key: refused.
     let _ = std::fs::remove_file(dir.join("client.pem"));
@@ -562,8 +634,14 @@ async fn keys_cli_prints_the_key_once_and_stores_its_hash() {
             .output()
             .unwrap()
     };
-    let out = run(&["create", "--tenant", "clinic-a", "--role", "billing", "--name", "bill"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&[
+        "create", "--tenant", "clinic-a", "--role", "billing", "--name", "bill",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let key = text.lines().next().unwrap().trim().to_owned();
     assert!(key.starts_with("pa_") && key.len() >= 60, "{text}");
@@ -574,7 +652,10 @@ async fn keys_cli_prints_the_key_once_and_stores_its_hash() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].key_hash, auth::hash_secret(&key));
     assert_eq!(rows[0].key_prefix, prefix);
-    assert_eq!((rows[0].tenant.as_str(), rows[0].role.as_str()), ("clinic-a", "billing"));
+    assert_eq!(
+        (rows[0].tenant.as_str(), rows[0].role.as_str()),
+        ("clinic-a", "billing")
+    );
     let p = auth::authenticate(&store, &key, priorauth::store::now_ms())
         .await
         .unwrap()
@@ -598,7 +679,9 @@ async fn keys_cli_prints_the_key_once_and_stores_its_hash() {
     let out = run(&["list"]);
     let list = String::from_utf8(out.stdout).unwrap();
     assert!(list.contains(prefix) && !list.contains(&key), "{list}");
-    let out = run(&["create", "--tenant", "clinic-a", "--role", "billing", "--name", "bill"]);
+    let out = run(&[
+        "create", "--tenant", "clinic-a", "--role", "billing", "--name", "bill",
+    ]);
     let second = String::from_utf8(out.stdout).unwrap();
     assert!(!second.contains(&key));
     // Bad input is named.
@@ -608,11 +691,17 @@ async fn keys_cli_prints_the_key_once_and_stores_its_hash() {
     let out = run(&["create", "--tenant", "clinic a", "--role", "admin"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("tenant"));
-    let out = run(&["create", "--tenant", "clinic-a", "--role", "admin", "--name", "bill"]);
+    let out = run(&[
+        "create", "--tenant", "clinic-a", "--role", "admin", "--name", "bill",
+    ]);
     assert!(!out.status.success(), "one label, one role");
     // Revoke.
     let out = run(&["revoke", prefix]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = run(&["revoke", prefix]);
     assert!(!out.status.success());
     let store = priorauth::store::Store::open(&url).await.unwrap();
@@ -653,7 +742,10 @@ async fn the_audit_log_is_append_only() {
         assert!(del.is_err(), "an audit line was deleted");
         pool.close().await;
         let store = priorauth::store::Store::open(&url).await.unwrap();
-        let after = store.audit_events(None, Some("clinic-a"), 100).await.unwrap();
+        let after = store
+            .audit_events(None, Some("clinic-a"), 100)
+            .await
+            .unwrap();
         assert_eq!(after, before);
     }
 }
@@ -675,7 +767,9 @@ async fn serve_run_logs_no_patient_data_and_no_credentials() {
     let ca = Client::new(gw.url()).with_token(a.clone());
     let cb = Client::new(gw.url()).with_token(b.clone());
     let anon = Client::new(gw.url());
-    let id = ca.create_and_submit(&serde_json::from_str(MRI).unwrap()).await;
+    let id = ca
+        .create_and_submit(&serde_json::from_str(MRI).unwrap())
+        .await;
     ca.wait_status(&id, &["approved"], std::time::Duration::from_secs(60))
         .await;
     let (s, _) = cb.get(&format!("/v1/authorizations/{id}")).await.unwrap();
@@ -714,7 +808,13 @@ async fn serve_run_logs_no_patient_data_and_no_credentials() {
             "{action} {outcome}: {v}"
         );
     }
-    assert!(events.iter().all(|e| e["remote_addr"] == "127.0.0.1"), "{v}");
+    assert!(
+        events.iter().all(|e| e["remote_addr"] == "127.0.0.1"),
+        "{v}"
+    );
     drop(gw);
-    assert_no_phi(&dir.join("serve.log"), &[&admin_key, &a, &b, &a_admin, "pa_wrong"]);
+    assert_no_phi(
+        &dir.join("serve.log"),
+        &[&admin_key, &a, &b, &a_admin, "pa_wrong"],
+    );
 }

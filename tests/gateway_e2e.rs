@@ -90,7 +90,11 @@ async fn pended_core_decision_arrives_by_push() {
     // The payer's pushes are authenticated like any caller: a billing key of the gateway.
     let url = db::sqlite_url();
     let push_key = dir.join("push.key");
-    std::fs::write(&push_key, create_key(&url, "default", "billing", "payer-push")).unwrap();
+    std::fs::write(
+        &push_key,
+        create_key(&url, "default", "billing", "payer-push"),
+    )
+    .unwrap();
     let mock = mock_payer_with(&dir, Some(PEND), Some(&inbound), Some(&push_key));
     let payers = payers_file(&dir, "x12-core", &format!("{}/core", mock.url()), "");
     let gw = serve(&dir, &url, Some(&payers), port, &[]);
@@ -297,18 +301,29 @@ async fn serve_without_configuration_approves_with_the_built_in_mock_payer() {
     let gw = serve(&dir, &db, None, free_port(), &[]);
     // The first start printed the bootstrap admin key once and wrote it beside the database.
     let key_file = gw.key_file.clone().unwrap();
-    let admin = std::fs::read_to_string(&key_file).unwrap().trim().to_owned();
+    let admin = std::fs::read_to_string(&key_file)
+        .unwrap()
+        .trim()
+        .to_owned();
     assert!(admin.starts_with("pa_"), "the key file holds a key");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600, "the key file is readable by its owner only");
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "the key file is readable by its owner only"
+        );
     }
     let admin_key = admin.clone();
     let admin = Client::new(gw.url()).with_token(admin);
     let (s, v) = admin
-        .post("/v1/keys", r#"{"role": "clinician", "name": "dr-e2e"}"#.into(), None)
+        .post(
+            "/v1/keys",
+            r#"{"role": "clinician", "name": "dr-e2e"}"#.into(),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(s, 201, "{v}");

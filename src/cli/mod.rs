@@ -291,7 +291,10 @@ fn mock_payer(
             .map_err(|e| format!("--notify-bearer-file {}: {e}", f.display()))?;
         let b = b.trim();
         if b.is_empty() {
-            return Err(format!("--notify-bearer-file {}: the file is empty", f.display()));
+            return Err(format!(
+                "--notify-bearer-file {}: the file is empty",
+                f.display()
+            ));
         }
         rules.notify_bearer = Some(crate::mockpayer::rules::NotifyBearer(b.to_owned()));
     }

@@ -585,7 +585,11 @@ async fn run_async(cmd: Command) -> Result<ExitCode, String> {
                                     k.revoked_at
                                         .map(|r| format!("  revoked {}", iso(r)))
                                         .unwrap_or_default(),
-                                    if k.jwks_public_key.is_some() { "  smart" } else { "" }
+                                    if k.jwks_public_key.is_some() {
+                                        "  smart"
+                                    } else {
+                                        ""
+                                    }
                                 )
                             })
                             .collect::<Vec<_>>()

@@ -133,9 +133,10 @@ fn unauthenticated(path: &str, why: &str) -> Response {
         "authentication required: send Authorization: Bearer <API key or access token> ({why})"
     );
     let mut resp = if path.starts_with("/fhir") {
-        let oo = crate::fhir::outcome::operation_outcome(&[crate::fhir::outcome::FhirIssue::error(
-            "login", "", &message,
-        )]);
+        let oo =
+            crate::fhir::outcome::operation_outcome(&[crate::fhir::outcome::FhirIssue::error(
+                "login", "", &message,
+            )]);
         let body = serde_json::to_vec(&oo).unwrap_or_default();
         (
             StatusCode::UNAUTHORIZED,
@@ -151,8 +152,10 @@ fn unauthenticated(path: &str, why: &str) -> Response {
     } else {
         "Bearer"
     };
-    resp.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(challenge),
+    );
     resp
 }
 
@@ -297,7 +300,11 @@ pub fn require(p: &Principal, roles: &[&str], what: &str) -> Result<(), ApiError
         Some(r) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            format!("{} ({r}) may not {what}: that needs one of {}", p.name, roles.join(", ")),
+            format!(
+                "{} ({r}) may not {what}: that needs one of {}",
+                p.name,
+                roles.join(", ")
+            ),
         )),
     }
 }
@@ -410,8 +417,7 @@ pub async fn token(
                 "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             );
         }
-        match auth::token_for_assertion(store, assertion, &token_url(&state, &headers), now).await
-        {
+        match auth::token_for_assertion(store, assertion, &token_url(&state, &headers), now).await {
             Ok(i) => i,
             Err(auth::AuthError::Invalid(m)) => {
                 return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", &m);
@@ -521,8 +527,11 @@ pub async fn create_key(
     let de = &mut serde_json::Deserializer::from_slice(&body);
     let k: KeyBody = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        ApiError::bad_request(format!("expected {{\"role\": ROLE, \"name\": LABEL}}: {}", e.into_inner()))
-            .field(path)
+        ApiError::bad_request(format!(
+            "expected {{\"role\": ROLE, \"name\": LABEL}}: {}",
+            e.into_inner()
+        ))
+        .field(path)
     })?;
     let made = auth::create_key(
         &state.tracker.store,
@@ -590,7 +599,9 @@ pub async fn revoke_key(
         .revoke_api_key(&prefix, state.tracker.clock.now_ms())
         .await
         .map_err(TrackingError::from)?;
-    Ok(Json(json!({ "prefix": prefix, "revoked": true, "changed": done })))
+    Ok(Json(
+        json!({ "prefix": prefix, "revoked": true, "changed": done }),
+    ))
 }
 
 #[cfg(test)]
@@ -601,9 +612,15 @@ mod tests {
     fn actions_and_resources() {
         assert_eq!(action_of("GET", "/v1/authorizations/{id}"), "records.read");
         assert_eq!(action_of("POST", "/fhir/Claim/$submit"), "fhir.submit");
-        assert_eq!(action_of("GET", "/fhir/Subscription/{id}"), "fhir.subscription.read");
         assert_eq!(
-            resource_of("/v1/authorizations/{id}/approve", "/v1/authorizations/abc/approve"),
+            action_of("GET", "/fhir/Subscription/{id}"),
+            "fhir.subscription.read"
+        );
+        assert_eq!(
+            resource_of(
+                "/v1/authorizations/{id}/approve",
+                "/v1/authorizations/abc/approve"
+            ),
             (Some("authorization".into()), Some("abc".into()))
         );
         assert!(is_guarded("/v1/authorizations"));

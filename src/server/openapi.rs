@@ -218,7 +218,10 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/audit",
         summary: "Admin: the audit log (who, tenant, action, record, outcome, status, peer address, request id), of one record with ?record=ID. About another tenant's record only the caller's tenant's own attempts are shown.",
         body: None,
-        responses: &[(200, "Audit lines, oldest first", None), (403, "Not an admin", ERR)],
+        responses: &[
+            (200, "Audit lines, oldest first", None),
+            (403, "Not an admin", ERR),
+        ],
     },
     Route {
         method: "post",
@@ -226,7 +229,11 @@ pub const ROUTES: &[Route] = &[
         summary: "Admin: a new API key in the caller's tenant, {\"role\": clinician|supervisor|finance|billing|admin, \"name\": LABEL}; the key is in this answer only (stored hashed)",
         body: Some("NewKey"),
         responses: &[
-            (201, "The key (shown once), its prefix (the OAuth2 client id), tenant, role, name", None),
+            (
+                201,
+                "The key (shown once), its prefix (the OAuth2 client id), tenant, role, name",
+                None,
+            ),
             (400, "The body is not {\"role\", \"name\"}", ERR),
             (403, "Not an admin", ERR),
             (422, "Unknown role or bad name", ERR),
@@ -258,7 +265,11 @@ pub const ROUTES: &[Route] = &[
         responses: &[
             (200, "access_token, token_type bearer, expires_in", None),
             (400, "Not a client_credentials form", None),
-            (401, "invalid_client: unknown client, wrong secret or refused assertion", None),
+            (
+                401,
+                "invalid_client: unknown client, wrong secret or refused assertion",
+                None,
+            ),
         ],
     },
 ];

@@ -112,10 +112,7 @@ pub fn init_logging() {
 
 /// Runs the gateway; `on_listen` hears the bound address (and the mock payer's, when built in)
 /// once the listener is open.
-pub async fn serve(
-    opts: ServeOptions,
-    on_listen: impl FnOnce(&Listening),
-) -> Result<(), String> {
+pub async fn serve(opts: ServeOptions, on_listen: impl FnOnce(&Listening)) -> Result<(), String> {
     let mut tracker = Tracker::open(&opts.db, Clock::system())
         .await
         .map_err(|e| format!("cannot open the records store: {e}"))?;
@@ -160,8 +157,12 @@ pub async fn serve(
             .key_file
             .clone()
             .unwrap_or_else(|| default_key_file(&opts.db));
-        write_key_file(&file, &made.key)
-            .map_err(|e| format!("cannot write the bootstrap key file {}: {e}", file.display()))?;
+        write_key_file(&file, &made.key).map_err(|e| {
+            format!(
+                "cannot write the bootstrap key file {}: {e}",
+                file.display()
+            )
+        })?;
         tracing::info!(
             prefix = %made.row.key_prefix,
             tenant = crate::tracking::DEFAULT_TENANT,
@@ -284,9 +285,9 @@ pub async fn serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server: {e}"));
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| format!("server: {e}"));
     let _ = stop_tx.send(true);
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(10), t).await;

@@ -155,7 +155,11 @@ impl<'a> Scoped<'a> {
 
     /// Keeps the alerts about this tenant's records (and, with `unowned`, those about no
     /// record, such as unmatched answers).
-    pub async fn filter_alerts(&self, alerts: Vec<AlertRow>, unowned: bool) -> Result<Vec<AlertRow>> {
+    pub async fn filter_alerts(
+        &self,
+        alerts: Vec<AlertRow>,
+        unowned: bool,
+    ) -> Result<Vec<AlertRow>> {
         let ids = self.ids().await?;
         Ok(alerts
             .into_iter()
