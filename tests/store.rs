@@ -57,7 +57,7 @@ macro_rules! on_both {
 
 async fn migrations_apply_once(url: &str) {
     let s = Store::open(url).await.unwrap();
-    assert_eq!(s.migrations().await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(s.migrations().await.unwrap(), vec![1, 2, 3, 4]);
     s.close().await;
     // Opening again applies nothing twice and keeps the data.
     let s = Store::open(url).await.unwrap();
@@ -66,7 +66,7 @@ async fn migrations_apply_once(url: &str) {
         .unwrap();
     s.close().await;
     let s = Store::open(url).await.unwrap();
-    assert_eq!(s.migrations().await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(s.migrations().await.unwrap(), vec![1, 2, 3, 4]);
     assert!(s.request("a").await.unwrap().is_some());
 }
 on_both!(migrations, migrations_apply_once);
