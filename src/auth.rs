@@ -363,7 +363,10 @@ pub async fn token_for_assertion(
     let Some(jti) = c.jti.filter(|j| !j.is_empty() && j.len() <= 255) else {
         return Err(AuthError::Invalid("the assertion has no jti".into()));
     };
-    if !store.use_assertion_id(&client, &jti, c.exp * 1000).await? {
+    if !store
+        .use_assertion_id(&client, &jti, c.exp * 1000, now_ms)
+        .await?
+    {
         return Err(AuthError::Invalid(
             "the assertion's jti was already used".into(),
         ));

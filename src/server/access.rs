@@ -256,7 +256,7 @@ pub async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: N
     }
     if audited {
         let (resource_type, mut resource_id) = resource_of(&template, &path);
-        if resource_id.is_none() && response.status() == StatusCode::CREATED {
+        if resource_id.is_none() && response.status().is_success() {
             resource_id = response
                 .headers()
                 .get(header::LOCATION)

@@ -124,6 +124,10 @@ pub async fn create(
         let row = scope.record(&id).await?;
         return Ok((
             StatusCode::OK,
+            [(
+                axum::http::header::LOCATION,
+                format!("/v1/authorizations/{id}"),
+            )],
             Json(Created {
                 id,
                 status: row.status,

@@ -281,7 +281,18 @@ impl Store {
     }
 
     /// Records a SMART assertion's `jti`; false when this client used it before.
-    pub async fn use_assertion_id(&self, client: &str, jti: &str, expires_at: i64) -> Result<bool> {
+    pub async fn use_assertion_id(
+        &self,
+        client: &str,
+        jti: &str,
+        expires_at: i64,
+        now_ms: i64,
+    ) -> Result<bool> {
+        // An expired assertion is refused anyway: its jti need not be kept.
+        sqlx::query("DELETE FROM oauth_assertions WHERE expires_at < $1")
+            .bind(now_ms - 60_000)
+            .execute(&self.pool)
+            .await?;
         let r = sqlx::query(
             "INSERT INTO oauth_assertions (client, jti, expires_at) VALUES ($1, $2, $3)",
         )
