@@ -608,6 +608,57 @@ async fn oauth_token_endpoint_client_credentials_and_smart() {
         let (s, _) = post(jwt).await;
         assert_eq!(s, 401);
     }
+    // An RSA client signs RS384.
+    let rsa = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "rsa.pem",
+        ])
+        .current_dir(&dir)
+        .status()
+        .is_ok_and(|s| s.success())
+        && std::process::Command::new("openssl")
+            .args(["pkey", "-in", "rsa.pem", "-pubout", "-out", "rsa.pub.pem"])
+            .current_dir(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+    if rsa {
+        let public = std::fs::read_to_string(dir.join("rsa.pub.pem")).unwrap();
+        let private = std::fs::read_to_string(dir.join("rsa.pem")).unwrap();
+        let made = auth::create_key(
+            &api.state.tracker.store,
+            "clinic-b",
+            "clinician",
+            Some("rsa-app"),
+            Some(&public),
+            priorauth::store::now_ms(),
+        )
+        .await
+        .unwrap();
+        let c = made.row.key_prefix.clone();
+        let k = jsonwebtoken::EncodingKey::from_rsa_pem(private.as_bytes()).unwrap();
+        let sign = |alg| {
+            jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(alg),
+                &json!({"iss": c, "sub": c, "aud": token_url, "exp": now + 240,
+                        "jti": format!("{alg:?}")}),
+                &k,
+            )
+            .unwrap()
+        };
+        let (s, v) = post(sign(jsonwebtoken::Algorithm::RS384)).await;
+        assert_eq!(s, 200, "{v}");
+        // RS256 is not what SMART Backend Services asks for.
+        let (s, v) = post(sign(jsonwebtoken::Algorithm::RS256)).await;
+        assert_eq!(s, 401, "{v}");
+    } else {
+        eprintln!("SKIPPED (RS384 assertion): openssl could not make an RSA key");
+    }
     // Revoking the key ends its tokens.
     api.state
         .tracker
