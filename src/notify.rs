@@ -168,10 +168,17 @@ impl Registry {
     }
 }
 
-/// The tenant of the record an event is about. The one place that knows: until records carry
-/// a tenant, every record is in [`DEFAULT_TENANT`].
-pub async fn record_tenant(_store: &Store, _event: &EventRow) -> Result<String> {
-    Ok(DEFAULT_TENANT.to_owned())
+/// The tenant of the record an event is about (an event about no record, or a record gone,
+/// belongs to no tenant's targets: [`DEFAULT_TENANT`] is never assumed for another tenant's).
+pub async fn record_tenant(store: &Store, event: &EventRow) -> Result<String> {
+    let Some(id) = event.request_id.as_deref() else {
+        return Ok(DEFAULT_TENANT.to_owned());
+    };
+    Ok(store
+        .request(id)
+        .await?
+        .map(|r| r.tenant)
+        .unwrap_or_else(|| DEFAULT_TENANT.to_owned()))
 }
 
 /// The name a status change is announced under.

@@ -71,7 +71,7 @@ async fn thousand_submissions_survive_sigkill() {
     let db = format!("sqlite://{}", dir.join("crash.db").display());
     let port = free_port();
     let mut gw = serve(&dir, &db, Some(&payers), port, &[]);
-    let c = Arc::new(Client::new(gw.url()));
+    let c = Arc::new(Client::clinician(&gw));
 
     let done = Arc::new(AtomicUsize::new(0));
     let mut clients = vec![];
@@ -171,8 +171,8 @@ async fn two_servers_on_one_postgres_share_the_outbox() {
     std::fs::create_dir_all(&db_).unwrap();
     let a = serve(&da, &url, Some(&payers), free_port(), &[]);
     let b = serve(&db_, &url, Some(&payers), free_port(), &[]);
-    let ca = Arc::new(Client::new(a.url()));
-    let cb = Arc::new(Client::new(b.url()));
+    let ca = Arc::new(Client::clinician(&a));
+    let cb = Arc::new(Client::clinician(&b));
     let n = 200;
     let mut tasks = vec![];
     for k in 0..8 {

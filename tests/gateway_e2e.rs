@@ -19,7 +19,7 @@ async fn approved_through(format: &str, path: &str, extra: &str) {
     let mock = mock_payer(&dir, None, None);
     let payers = payers_file(&dir, format, &format!("{}{path}", mock.url()), extra);
     let gw = serve(&dir, &db::sqlite_url(), Some(&payers), free_port(), &[]);
-    let c = Client::new(gw.url());
+    let c = Client::clinician(&gw);
     let id = c.create_and_submit(&request(1, None, None)).await;
     let rec = c.wait_status(&id, &["approved"], LIMIT).await;
     let d = &rec["decisions"][0];
@@ -82,10 +82,18 @@ async fn pended_core_decision_arrives_by_push() {
     let dir = temp_dir("e2e-pend-core");
     let port = free_port();
     let inbound = format!("http://127.0.0.1:{port}/v1/inbound");
-    let mock = mock_payer(&dir, Some(PEND), Some(&inbound));
+    // The payer's pushes are authenticated like any caller: a billing key of the gateway.
+    let url = db::sqlite_url();
+    let push_key = dir.join("push.key");
+    std::fs::write(
+        &push_key,
+        create_key(&url, "default", "billing", "payer-push"),
+    )
+    .unwrap();
+    let mock = mock_payer_with(&dir, Some(PEND), Some(&inbound), Some(&push_key));
     let payers = payers_file(&dir, "x12-core", &format!("{}/core", mock.url()), "");
-    let gw = serve(&dir, &db::sqlite_url(), Some(&payers), port, &[]);
-    let c = Client::new(gw.url());
+    let gw = serve(&dir, &url, Some(&payers), port, &[]);
+    let c = Client::clinician(&gw);
     let id = c.create_and_submit(&request(2, None, None)).await;
     c.wait_status(&id, &["pended"], LIMIT).await;
     let rec = c.wait_status(&id, &["approved"], LIMIT).await;
@@ -106,7 +114,7 @@ async fn pended_pas_decision_arrives_by_inquiry() {
     let mock = mock_payer(&dir, Some(PEND), None);
     let payers = payers_file(&dir, "fhir-pas", &format!("{}/fhir", mock.url()), "");
     let gw = serve(&dir, &db::sqlite_url(), Some(&payers), free_port(), &[]);
-    let c = Client::new(gw.url());
+    let c = Client::clinician(&gw);
     let id = c.create_and_submit(&request(3, None, None)).await;
     c.wait_status(&id, &["pended"], LIMIT).await;
     c.wait_status(&id, &["approved"], LIMIT).await;
@@ -160,7 +168,7 @@ reason = "0U"
     let mock = mock_payer(&dir, Some(&rules), None);
     let payers = payers_file(&dir, "x12-core", &format!("{}/core", mock.url()), "");
     let gw = serve(&dir, &db::sqlite_url(), Some(&payers), free_port(), &[]);
-    let c = Client::new(gw.url());
+    let c = Client::clinician(&gw);
     let mut ids = vec![];
     for (n, (member, _)) in faults.iter().enumerate() {
         let id = c
@@ -264,7 +272,35 @@ async fn serve_without_configuration_approves_with_the_built_in_mock_payer() {
     let dir = temp_dir("e2e-default");
     let db = format!("sqlite://{}", dir.join("priorauth.db").display());
     let gw = serve(&dir, &db, None, free_port(), &[]);
-    let c = Client::new(gw.url());
+    // The first start printed the bootstrap admin key once and wrote it beside the database.
+    let key_file = gw.key_file.clone().unwrap();
+    let admin = std::fs::read_to_string(&key_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(admin.starts_with("pa_"), "the key file holds a key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "the key file is readable by its owner only"
+        );
+    }
+    let admin_key = admin.clone();
+    let admin = Client::new(gw.url()).with_token(admin);
+    let (s, v) = admin
+        .post(
+            "/v1/keys",
+            r#"{"role": "clinician", "name": "dr-e2e"}"#.into(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 201, "{v}");
+    let c = Client::new(gw.url()).with_token(v["key"].as_str().unwrap());
     let body: Value = serde_json::from_str(MRI).unwrap();
     let id = c.create_and_submit(&body).await;
     c.wait_status(&id, &["approved"], LIMIT).await;
@@ -300,4 +336,9 @@ async fn serve_without_configuration_approves_with_the_built_in_mock_payer() {
     let (s, alerts) = c.get("/v1/alerts").await.unwrap();
     assert_eq!(s, 200, "{alerts}");
     assert!(alerts["alerts"].is_array(), "{alerts}");
+    drop(gw);
+    // The log says where the key is, never the key.
+    assert_no_phi(&dir.join("serve.log"), &[&admin_key]);
+    let log = std::fs::read_to_string(dir.join("serve.log")).unwrap();
+    assert!(log.contains("bootstrap admin key created"), "{log}");
 }

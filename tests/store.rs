@@ -7,6 +7,7 @@ use priorauth::store::*;
 
 fn req(id: &str, reference: &str, status: &str, at: i64) -> NewRequest {
     NewRequest {
+        tenant: "default".into(),
         id: id.into(),
         submitter_reference: reference.into(),
         payer: "SYNPLAN01".into(),
@@ -56,7 +57,7 @@ macro_rules! on_both {
 
 async fn migrations_apply_once(url: &str) {
     let s = Store::open(url).await.unwrap();
-    assert_eq!(s.migrations().await.unwrap(), vec![1, 2, 3, 5, 6]);
+    assert_eq!(s.migrations().await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
     s.close().await;
     // Opening again applies nothing twice and keeps the data.
     let s = Store::open(url).await.unwrap();
@@ -65,7 +66,7 @@ async fn migrations_apply_once(url: &str) {
         .unwrap();
     s.close().await;
     let s = Store::open(url).await.unwrap();
-    assert_eq!(s.migrations().await.unwrap(), vec![1, 2, 3, 5, 6]);
+    assert_eq!(s.migrations().await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
     assert!(s.request("a").await.unwrap().is_some());
 }
 on_both!(migrations, migrations_apply_once);

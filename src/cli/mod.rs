@@ -159,6 +159,10 @@ enum Command {
         /// URL the final decisions of pended authorizations are POSTed to (overrides the rules' notify_url).
         #[arg(long)]
         notify: Option<String>,
+        /// A file holding the gateway API key (or access token) sent as `Authorization: Bearer`
+        /// with each notification.
+        #[arg(long)]
+        notify_bearer_file: Option<PathBuf>,
     },
     #[command(flatten)]
     Tracking(records::Command),
@@ -256,7 +260,8 @@ pub fn run() -> ExitCode {
             listen,
             rules,
             notify,
-        } => mock_payer(listen, rules.as_ref(), notify),
+            notify_bearer_file,
+        } => mock_payer(listen, rules.as_ref(), notify, notify_bearer_file.as_ref()),
         Command::Tracking(c) => records::run(c),
         Command::Service(c) => service::run(c),
     };
@@ -274,12 +279,25 @@ fn mock_payer(
     listen: std::net::SocketAddr,
     rules: Option<&PathBuf>,
     notify: Option<String>,
+    notify_bearer_file: Option<&PathBuf>,
 ) -> Result<ExitCode, String> {
     use std::io::Write;
-    let rules = match rules {
+    let mut rules = match rules {
         Some(p) => crate::mockpayer::Rules::load(p).map_err(|e| e.to_string())?,
         None => crate::mockpayer::Rules::default(),
     };
+    if let Some(f) = notify_bearer_file {
+        let b = std::fs::read_to_string(f)
+            .map_err(|e| format!("--notify-bearer-file {}: {e}", f.display()))?;
+        let b = b.trim();
+        if b.is_empty() {
+            return Err(format!(
+                "--notify-bearer-file {}: the file is empty",
+                f.display()
+            ));
+        }
+        rules.notify_bearer = Some(crate::mockpayer::rules::NotifyBearer(b.to_owned()));
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

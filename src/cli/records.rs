@@ -84,6 +84,13 @@ pub enum Command {
         #[command(subcommand)]
         cmd: ActorsCmd,
     },
+    /// API keys: create (printed once, stored hashed), list, revoke.
+    Keys {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        cmd: KeysCmd,
+    },
     /// The rules as data: approval steps, renewal thresholds, clocks, out-of-authorization mode.
     Policy {
         #[command(flatten)]
@@ -237,6 +244,31 @@ pub enum ActorsCmd {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum KeysCmd {
+    /// A new API key for TENANT with ROLE, printed once; only its SHA-256 is stored. Clients
+    /// send it as `Authorization: Bearer KEY`, or use it as an OAuth2 client secret (client id:
+    /// the prefix) at `POST /oauth/token`.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// clinician, supervisor, finance, billing or admin.
+        #[arg(long)]
+        role: String,
+        /// A label (the principal's actor name is LABEL@TENANT); default key-<prefix>.
+        #[arg(long)]
+        name: Option<String>,
+        /// A SMART Backend Services client: its public key (PEM, EC P-384 for ES384 or RSA for
+        /// RS384) verifies its JWT assertions at /oauth/token.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+    /// Every key: prefix, tenant, role, name, created, revoked (never the key).
+    List,
+    /// Revokes the key with this prefix (and the access tokens issued to it).
+    Revoke { prefix: String },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum PolicyCmd {
     Show,
     /// Replace the policy with FILE (JSON, as `policy show --json` prints it).
@@ -253,6 +285,7 @@ fn common(c: &Command) -> &Common {
         | Command::Alerts { common }
         | Command::Report { common, .. }
         | Command::Actors { common, .. }
+        | Command::Keys { common, .. }
         | Command::Policy { common, .. }
         | Command::ControlNumbers { common, .. }
         | Command::Outbox { common, .. }
@@ -496,6 +529,87 @@ async fn run_async(cmd: Command) -> Result<ExitCode, String> {
                 }
                 s
             })?;
+            ExitCode::SUCCESS
+        }
+        Command::Keys { cmd, .. } => {
+            let now = t.clock.now_ms();
+            match cmd {
+                KeysCmd::Create {
+                    tenant,
+                    role,
+                    name,
+                    public_key,
+                } => {
+                    let pem = match &public_key {
+                        Some(f) => Some(
+                            std::fs::read_to_string(f)
+                                .map_err(|e| format!("--public-key {}: {e}", f.display()))?,
+                        ),
+                        None => None,
+                    };
+                    let made = crate::auth::create_key(
+                        &t.store,
+                        &tenant,
+                        &role,
+                        name.as_deref(),
+                        pem.as_deref(),
+                        now,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    let r = &made.row;
+                    print(
+                        json,
+                        &json!({"key": made.key, "prefix": r.key_prefix, "tenant": r.tenant,
+                                "role": r.role, "name": r.name}),
+                        || {
+                            format!(
+                                "{}\n(shown once; prefix {} = OAuth2 client id; {}@{} is {})",
+                                made.key, r.key_prefix, r.name, r.tenant, r.role
+                            )
+                        },
+                    )?;
+                }
+                KeysCmd::List => {
+                    let all = t.store.api_keys().await.map_err(|e| e.to_string())?;
+                    print(json, &all, || {
+                        all.iter()
+                            .map(|k| {
+                                format!(
+                                    "{}  {:<16} {:<10} {:<24} {}{}{}",
+                                    k.key_prefix,
+                                    k.tenant,
+                                    k.role,
+                                    k.name,
+                                    iso(k.created_at),
+                                    k.revoked_at
+                                        .map(|r| format!("  revoked {}", iso(r)))
+                                        .unwrap_or_default(),
+                                    if k.jwks_public_key.is_some() {
+                                        "  smart"
+                                    } else {
+                                        ""
+                                    }
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })?;
+                }
+                KeysCmd::Revoke { prefix } => {
+                    if !t
+                        .store
+                        .revoke_api_key(&prefix, now)
+                        .await
+                        .map_err(|e| e.to_string())?
+                    {
+                        return Err(format!("no unrevoked key with prefix {prefix:?}"));
+                    }
+                    print(json, &json!({"prefix": prefix, "revoked": true}), || {
+                        format!("{prefix} revoked")
+                    })?;
+                }
+            }
             ExitCode::SUCCESS
         }
         Command::Actors { cmd, .. } => {

@@ -55,6 +55,13 @@ pub enum Command {
         /// 5 s longer).
         #[arg(long, env = "PRIORAUTH_NOTIFY_TIMEOUT_MS", default_value_t = 10_000)]
         notify_timeout_ms: u64,
+        /// Where the first start writes the bootstrap admin key (mode 0600; default next to
+        /// the SQLite database as <db>.admin-key).
+        #[arg(long)]
+        key_file: Option<std::path::PathBuf>,
+        /// The gateway's public base URL (SMART assertions name {public_url}/oauth/token).
+        #[arg(long, env = "PRIORAUTH_PUBLIC_URL")]
+        public_url: Option<String>,
     },
     /// Benchmark intake: requests/s and p50/p99 of `POST /v1/authorizations` (validated,
     /// durably stored, group commit) beside a naive one-insert-per-request floor, same run.
@@ -101,6 +108,8 @@ pub fn run(c: Command) -> Result<ExitCode, String> {
             notify_backoff_ms,
             notify_max_backoff_ms,
             notify_timeout_ms,
+            key_file,
+            public_url,
         } => {
             if notify_max_attempts < 1 || notify_backoff_ms < 1 || notify_timeout_ms < 1 {
                 return Err(
@@ -128,19 +137,28 @@ pub fn run(c: Command) -> Result<ExitCode, String> {
                 api: crate::server::ApiConfig {
                     approval_chain,
                     fhir_wait: std::time::Duration::from_millis(fhir_wait_ms),
+                    public_url,
                     ..Default::default()
                 },
+                key_file,
                 worker: !no_worker,
                 poll_ms: poll_ms.max(10),
                 alerts_every: std::time::Duration::from_secs(alerts_every_secs.max(1)),
                 notify,
                 ..Default::default()
             };
-            rt.block_on(crate::server::serve::serve(opts, |addr, mock| {
+            rt.block_on(crate::server::serve::serve(opts, |l| {
                 use std::io::Write;
                 let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "listening on http://{addr}");
-                if let Some(m) = mock {
+                let _ = writeln!(out, "listening on http://{}", l.addr);
+                if let Some((key, file)) = &l.bootstrap {
+                    let _ = writeln!(
+                        out,
+                        "bootstrap admin key for tenant default (shown once, also in {}): {key}",
+                        file.display()
+                    );
+                }
+                if let Some(m) = l.mock {
                     let _ = writeln!(
                         out,
                         "built-in mock payer on http://{m} (no payer directory given)"

@@ -368,14 +368,16 @@ impl MockState {
         };
         let mut delay = Duration::from_millis(200);
         for attempt in 1..=5u32 {
-            let sent = self
+            let mut post = self
                 .inner
                 .http
                 .post(url)
                 .header(header::CONTENT_TYPE, content_type)
-                .body(body.clone())
-                .send()
-                .await;
+                .body(body.clone());
+            if let Some(b) = &self.inner.rules.notify_bearer {
+                post = post.bearer_auth(&b.0);
+            }
+            let sent = post.send().await;
             match sent {
                 Ok(r) if r.status().is_success() => {
                     self.data().stats.notifications_sent += 1;

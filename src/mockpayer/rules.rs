@@ -25,6 +25,10 @@ pub struct Rules {
     /// Where final decisions of pended authorizations are POSTed.
     #[serde(default)]
     pub notify_url: Option<String>,
+    /// The bearer credential sent with notifications (a gateway API key or access token); set
+    /// by `--notify-bearer-file` or by `serve` for its built-in mock, never from the file.
+    #[serde(skip)]
+    pub notify_bearer: Option<NotifyBearer>,
     /// The `/fhir` endpoints ask for `Authorization: Bearer <token from /oauth/token>`.
     #[serde(default)]
     pub require_token: bool,
@@ -47,6 +51,16 @@ pub struct Rules {
     pub faults: Vec<Fault>,
 }
 
+/// A bearer credential whose `Debug` never shows it.
+#[derive(Clone)]
+pub struct NotifyBearer(pub String);
+
+impl std::fmt::Debug for NotifyBearer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NotifyBearer(***)")
+    }
+}
+
 fn default_ttl() -> u64 {
     300
 }
@@ -59,6 +73,7 @@ impl Default for Rules {
     fn default() -> Self {
         Rules {
             notify_url: None,
+            notify_bearer: None,
             require_token: false,
             strict_pas: false,
             token_ttl_s: default_ttl(),

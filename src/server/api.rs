@@ -14,9 +14,10 @@ use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
+use super::principal::Principal;
 use crate::domain::AuthorizationRequest;
 use crate::tracking::lifecycle::State as RecordState;
-use crate::tracking::{Tracker, facts};
+use crate::tracking::{Scoped, facts};
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const ACTOR: &str = "x-actor";
@@ -75,10 +76,12 @@ pub struct Created {
 /// `POST /v1/authorizations`: validate, store durably (group commit), answer 201.
 pub async fn create(
     State(state): State<Arc<AppState>>,
+    p: Principal,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let actor = actor_of(&state, &headers)?;
+    let actor = &p.name;
+    let scope = state.tracker.scope(&p.tenant);
     let request = parse_request(&body)?;
     let payer = facts(&request).payer;
     state.directory.route(&payer).map_err(|e| {
@@ -104,12 +107,12 @@ pub async fn create(
         ),
     };
     let (id, created) = match &key {
-        Some(k) => state.tracker.create_once(&request, &actor, k).await?,
-        None => (state.tracker.create(&request, &actor).await?, true),
+        Some(k) => scope.create_once(&request, actor, k).await?,
+        None => (scope.create(&request, actor).await?, true),
     };
     if !created {
         // A retry with the same key must carry the same request.
-        let first = state.tracker.body(&id).await?;
+        let first = scope.body(&id).await?;
         if first != request {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -118,9 +121,13 @@ pub async fn create(
             )
             .field("Idempotency-Key"));
         }
-        let row = state.tracker.record(&id).await?;
+        let row = scope.record(&id).await?;
         return Ok((
             StatusCode::OK,
+            [(
+                axum::http::header::LOCATION,
+                format!("/v1/authorizations/{id}"),
+            )],
             Json(Created {
                 id,
                 status: row.status,
@@ -152,6 +159,7 @@ pub struct ListQuery {
 /// `GET /v1/authorizations?status=`.
 pub async fn list(
     State(state): State<Arc<AppState>>,
+    p: Principal,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let status = match q.status.as_deref() {
@@ -160,7 +168,7 @@ pub async fn list(
             Some(RecordState::parse(s).map_err(|e| ApiError::bad_request(e).field("status"))?)
         }
     };
-    let rows = state.tracker.list(status).await?;
+    let rows = state.tracker.scope(&p.tenant).list(status).await?;
     Ok(Json(json!({ "records": rows })))
 }
 
@@ -168,9 +176,10 @@ pub async fn list(
 /// and history.
 pub async fn show(
     State(state): State<Arc<AppState>>,
+    p: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let view = state.tracker.show(&id).await?;
+    let view = state.tracker.scope(&p.tenant).show(&id).await?;
     let alerts: Vec<_> = state
         .tracker
         .store
@@ -196,22 +205,25 @@ pub async fn show(
 /// `GET /v1/authorizations/{id}/request`: the current version of the request.
 pub async fn request_body(
     State(state): State<Arc<AppState>>,
+    p: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<AuthorizationRequest>, ApiError> {
-    Ok(Json(state.tracker.body(&id).await?))
+    Ok(Json(state.tracker.scope(&p.tenant).body(&id).await?))
 }
 
 /// `PUT /v1/authorizations/{id}`: a modified request becomes the record's next version.
 pub async fn modify(
     State(state): State<Arc<AppState>>,
+    p: Principal,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let actor = actor_of(&state, &headers)?;
+    let scope = state.tracker.scope(&p.tenant);
+    // Another tenant's record is missing before the body is even read.
+    scope.record(&id).await?;
     let request = parse_request(&body)?;
-    let version = state.tracker.modify(&id, &request, &actor).await?;
-    let row = state.tracker.record(&id).await?;
+    let version = scope.modify(&id, &request, &p.name).await?;
+    let row = scope.record(&id).await?;
     Ok(Json(
         json!({ "id": id, "status": row.status, "version": version }),
     ))
@@ -241,54 +253,57 @@ fn moved(id: &str, to: RecordState) -> Json<serde_json::Value> {
 /// `POST /v1/authorizations/{id}/review`: into the approval chain (or ready when no step applies).
 pub async fn review(
     State(state): State<Arc<AppState>>,
+    p: Principal,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let actor = actor_of(&state, &headers)?;
-    let to = state.tracker.send_to_review(&id, &actor).await?;
+    let to = state
+        .tracker
+        .scope(&p.tenant)
+        .send_to_review(&id, &p.name)
+        .await?;
     Ok(moved(&id, to))
 }
 
 /// `POST /v1/authorizations/{id}/approve`: the reviewer of the current step approves.
 pub async fn approve(
     State(state): State<Arc<AppState>>,
+    p: Principal,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let actor = actor_of(&state, &headers)?;
-    let to = state
-        .tracker
-        .approve(&id, &actor, reason_of(&body)?)
-        .await?;
+    let scope = state.tracker.scope(&p.tenant);
+    scope.record(&id).await?;
+    let to = scope.approve(&id, &p.name, reason_of(&body)?).await?;
     Ok(moved(&id, to))
 }
 
 /// `POST /v1/authorizations/{id}/deny`: the reviewer sends it back (a reason is required).
 pub async fn deny(
     State(state): State<Arc<AppState>>,
+    p: Principal,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let actor = actor_of(&state, &headers)?;
+    let scope = state.tracker.scope(&p.tenant);
+    scope.record(&id).await?;
     let reason = reason_of(&body)?
         .ok_or_else(|| ApiError::bad_request("a denial needs a reason").field("reason"))?;
-    let to = state.tracker.deny(&id, &actor, &reason).await?;
+    let to = scope.deny(&id, &p.name, &reason).await?;
     Ok(moved(&id, to))
 }
 
 /// `POST /v1/authorizations/{id}/cancel`.
 pub async fn cancel(
     State(state): State<Arc<AppState>>,
+    p: Principal,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let actor = actor_of(&state, &headers)?;
+    let scope = state.tracker.scope(&p.tenant);
+    scope.record(&id).await?;
     let reason = reason_of(&body)?
         .ok_or_else(|| ApiError::bad_request("a cancellation needs a reason").field("reason"))?;
-    state.tracker.cancel(&id, &actor, &reason).await?;
+    scope.cancel(&id, &p.name, &reason).await?;
     Ok(moved(&id, RecordState::Cancelled))
 }
 
@@ -297,11 +312,11 @@ pub async fn cancel(
 /// record that is already with the payer is answered with its state, never sent twice.
 pub async fn submit(
     State(state): State<Arc<AppState>>,
+    p: Principal,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let actor = actor_of(&state, &headers)?;
-    let tracker: &Tracker = &state.tracker;
+    let actor = &p.name;
+    let tracker: Scoped = state.tracker.scope(&p.tenant);
     let row = tracker.record(&id).await?;
     let status = RecordState::parse(&row.status)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))?;
@@ -313,7 +328,7 @@ pub async fn submit(
             .into_response());
     }
     if status == RecordState::Draft && !state.config.approval_chain {
-        tracker.send_to_review(&id, &actor).await?;
+        tracker.send_to_review(&id, actor).await?;
     }
     let payer = state.directory.route(&row.payer).map_err(|e| {
         ApiError::new(
@@ -322,7 +337,7 @@ pub async fn submit(
             e.to_string(),
         )
     })?;
-    let outbox_id = tracker.submit_to(&id, &actor, payer).await?;
+    let outbox_id = tracker.submit_to(&id, actor, payer).await?;
     state.outbox_wake.notify_one();
     Ok((
         StatusCode::ACCEPTED,
@@ -357,11 +372,12 @@ pub struct ServiceBody {
 /// authorization (refused with 409 and the reason when it falls outside, under that policy).
 pub async fn record_service(
     State(state): State<Arc<AppState>>,
+    p: Principal,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let actor = actor_of(&state, &headers)?;
+    let scope = state.tracker.scope(&p.tenant);
+    scope.record(&id).await?;
     let de = &mut serde_json::Deserializer::from_slice(&body);
     let s: ServiceBody = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -380,9 +396,8 @@ pub async fn record_service(
         date: s.date,
         provider: s.provider,
     };
-    let recorded = state
-        .tracker
-        .record_service(&id, &delivered, &actor, s.corrects)
+    let recorded = scope
+        .record_service(&id, &delivered, &p.name, s.corrects)
         .await?;
     Ok((StatusCode::CREATED, Json(recorded)).into_response())
 }
@@ -390,8 +405,21 @@ pub async fn record_service(
 /// `GET /v1/alerts`: evaluates the alert rules now and lists what needs attention.
 pub async fn alerts(
     State(state): State<Arc<AppState>>,
+    p: Principal,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let a = state.tracker.attention().await?;
+    let mut a = state.tracker.attention().await?;
+    let scope = state.tracker.scope(&p.tenant);
+    let unowned = matches!(p.role.as_deref(), None | Some("admin") | Some("billing"));
+    a.alerts = scope
+        .filter_alerts(std::mem::take(&mut a.alerts), unowned)
+        .await?;
+    let mut expired = Vec::new();
+    for id in std::mem::take(&mut a.expired) {
+        if scope.owns(&id).await? {
+            expired.push(id);
+        }
+    }
+    a.expired = expired;
     Ok(Json(serde_json::to_value(&a).map_err(|e| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
     })?))
@@ -401,9 +429,13 @@ pub async fn alerts(
 /// JSON). Stored before they are read; a second delivery of the same bytes changes nothing.
 pub async fn inbound(
     State(state): State<Arc<AppState>>,
+    p: Principal,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    // The payer knows no tenants: an answer is applied to whatever record it matches, so only
+    // the roles that speak for the payer side may post one.
+    super::access::require(&p, &["admin", "billing"], "post payer answers")?;
     if body.is_empty() {
         return Err(ApiError::bad_request("the body is empty"));
     }
@@ -443,6 +475,7 @@ use crate::store::OUTBOX_STATES;
 /// `GET /v1/outbox?state=dead`: messages to payers with their state, attempts and last error.
 pub async fn outbox_list(
     State(state): State<Arc<AppState>>,
+    p: Principal,
     Query(q): Query<OutboxQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let filter = match q.state.as_deref() {
@@ -462,17 +495,21 @@ pub async fn outbox_list(
         .outbox_list(filter)
         .await
         .map_err(crate::tracking::TrackingError::from)?;
+    let rows = state.tracker.scope(&p.tenant).filter_outbox(rows).await?;
     Ok(Json(json!({ "messages": rows })))
 }
 
 /// `POST /v1/outbox/{id}/retry`: a person sends a dead-lettered message again.
 pub async fn outbox_retry(
     State(state): State<Arc<AppState>>,
+    p: Principal,
     Path(id): Path<i64>,
-    headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let actor = actor_of(&state, &headers)?;
-    state.tracker.outbox_retry(id, &actor).await?;
+    state
+        .tracker
+        .scope(&p.tenant)
+        .outbox_retry(id, &p.name)
+        .await?;
     state.outbox_wake.notify_one();
     Ok(Json(json!({ "id": id, "state": "queued" })))
 }

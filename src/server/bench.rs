@@ -332,10 +332,28 @@ pub async fn end_to_end(
         poll_ms: 50,
         ..Default::default()
     };
+    // The gateway authenticates every request: the benchmark acts as a clinician.
+    let key = {
+        let store = crate::store::Store::open(db)
+            .await
+            .map_err(|e| format!("cannot open {db}: {e}"))?;
+        let made = crate::auth::create_key(
+            &store,
+            crate::tracking::DEFAULT_TENANT,
+            "clinician",
+            Some("bench"),
+            None,
+            crate::store::now_ms(),
+        )
+        .await
+        .map_err(|e| format!("cannot create the benchmark's key: {e}"))?;
+        store.close().await;
+        made.key
+    };
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
-        let r = super::serve::serve(opts, |addr, _| {
-            let _ = tx.send(addr);
+        let r = super::serve::serve(opts, |l| {
+            let _ = tx.send(l.addr);
         })
         .await;
         if let Err(e) = r {
@@ -347,7 +365,16 @@ pub async fn end_to_end(
         .map_err(|_| "the gateway did not start".to_string())?
         .map_err(|_| "the gateway did not start".to_string())?;
     let base = format!("http://{addr}");
-    let http = reqwest::Client::new();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+            .map_err(|e| e.to_string())?,
+    );
+    let http = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .map_err(|e| e.to_string())?;
     let bodies = {
         let v: serde_json::Value = serde_json::from_str(SAMPLE).map_err(|e| e.to_string())?;
         Arc::new(

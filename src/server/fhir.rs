@@ -25,7 +25,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::principal::{DEFAULT_TENANT, Principal};
+use super::principal::Principal;
 use crate::domain::*;
 use crate::fhir::outcome::{FhirIssue, operation_outcome};
 use crate::fhir::subscription::{self as sub, read_subscription, subscription_resource};
@@ -253,10 +253,10 @@ pub async fn known_response(
 
 /// The PAS Response Bundle of a record (its stored request Bundle echoed), within `tenant`.
 pub async fn response_for(store: &Store, id: &str, tenant: &str) -> Result<Bundle, TrackingError> {
-    let stored = store.fhir_bundle(id, tenant).await?;
-    if stored.is_none() && !visible_without_bundle(tenant) {
+    if !in_tenant(store, id, tenant).await? {
         return Err(TrackingError::NotFound(format!("no record {id}")));
     }
+    let stored = store.fhir_bundle(id, tenant).await?;
     let (resp, _) = known_response(store, id).await?;
     let request: Option<Bundle> = stored.and_then(|s| serde_json::from_str(&s.bundle).ok());
     let mut b = response_bundle(ResponseInput {
@@ -267,11 +267,9 @@ pub async fn response_for(store: &Store, id: &str, tenant: &str) -> Result<Bundl
     Ok(b)
 }
 
-/// Records created through the REST API have no stored bundle (and, until tenants land, no
-/// tenant column): they are visible in the default tenant only.
-// TENANT (part A): replace by the records' tenant column.
-fn visible_without_bundle(tenant: &str) -> bool {
-    tenant == DEFAULT_TENANT
+/// Whether record `id` exists in `tenant` (another tenant's record is as missing).
+async fn in_tenant(store: &Store, id: &str, tenant: &str) -> Result<bool, TrackingError> {
+    Ok(store.request(id).await?.is_some_and(|r| r.tenant == tenant))
 }
 
 /// The event-notification Bundle for `subscription` about record `request_id`: the
@@ -322,8 +320,7 @@ async fn find_revised(
         .await?;
     for (_, reference) in refs {
         for row in store.requests_by_reference(&reference).await? {
-            if store.fhir_bundle(&row.id, tenant).await?.is_some() || visible_without_bundle(tenant)
-            {
+            if row.tenant == tenant {
                 return Ok(Some(row));
             }
         }
@@ -442,10 +439,10 @@ async fn submit_inner(
                 .map(|v| (i.system.as_deref().unwrap_or(""), v))
         })
         .map(|(s, v)| format!("fhir.submit:{tenant}:{s}|{v}"));
-    // TENANT (part A): create the record in `tenant` once the requests table has the column.
+    let scoped = tracker.scope(tenant);
     let (id, created) = match &key {
-        Some(k) => tracker.create_once(&req, actor, k).await,
-        None => tracker.create(&req, actor).await.map(|id| (id, true)),
+        Some(k) => scoped.create_once(&req, actor, k).await,
+        None => scoped.create(&req, actor).await.map(|id| (id, true)),
     }
     .map_err(tracking_outcome)?;
     if !created {
@@ -594,11 +591,14 @@ async fn tenant_records(
             (r.request_id, b)
         })
         .collect();
-    if visible_without_bundle(tenant) {
-        for row in store.list_requests(&Default::default()).await? {
-            if !out.iter().any(|(id, _)| id == &row.id) {
-                out.push((row.id, None));
-            }
+    // Records of the tenant created through the REST API have no stored bundle.
+    let filter = crate::store::RequestFilter {
+        tenant: Some(tenant.to_owned()),
+        ..Default::default()
+    };
+    for row in store.list_requests(&filter).await? {
+        if !out.iter().any(|(id, _)| id == &row.id) {
+            out.push((row.id, None));
         }
     }
     Ok(out)

@@ -2,6 +2,7 @@
 //! `/openapi.json`; and `serve`, which wires the store, the payer directory, the outbox worker
 //! and (when no payer is configured) the built-in mock payer together.
 
+pub mod access;
 pub mod api;
 pub mod bench;
 pub mod error;
@@ -39,6 +40,13 @@ pub struct ApiConfig {
     /// How long `POST /fhir/Claim/$submit` waits for the payer's decision before it answers
     /// A4 pended with the tracking number (the decision then comes by Subscription).
     pub fhir_wait: std::time::Duration,
+    /// Every `/v1` and `/fhir` request needs `Authorization: Bearer` (`serve` always turns it
+    /// on; off, a request acts as `X-Actor` in the tenant `default`, for tests that build the
+    /// state themselves).
+    pub auth: bool,
+    /// The gateway's public base URL (the audience of SMART assertions is
+    /// `{public_url}/oauth/token`); the request's Host when unset.
+    pub public_url: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -48,6 +56,8 @@ impl Default for ApiConfig {
             default_actor: "api".into(),
             max_body: 8 * 1024 * 1024,
             fhir_wait: std::time::Duration::from_secs(15),
+            auth: false,
+            public_url: None,
         }
     }
 }
@@ -108,12 +118,17 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/webhooks/{id}/deliveries/{delivery}/retry",
             post(webhooks::retry),
         )
+        .route("/v1/audit", get(access::audit))
+        .route("/v1/keys", post(access::create_key).get(access::list_keys))
+        .route("/v1/keys/{prefix}/revoke", post(access::revoke_key))
+        .route("/oauth/token", post(access::token))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .route("/openapi.json", get(openapi_json))
         .fallback(no_route)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(state.clone(), access::guard))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

@@ -413,6 +413,65 @@ pub const ROUTES: &[Route] = &[
             (404, "No such Subscription", Some("OperationOutcome")),
         ],
     },
+    Route {
+        method: "get",
+        path: "/v1/audit",
+        summary: "Admin: the audit log (who, tenant, action, record, outcome, status, peer address, request id), of one record with ?record=ID. About another tenant's record only the caller's tenant's own attempts are shown.",
+        body: None,
+        responses: &[
+            (200, "Audit lines, oldest first", None),
+            (403, "Not an admin", ERR),
+        ],
+    },
+    Route {
+        method: "post",
+        path: "/v1/keys",
+        summary: "Admin: a new API key in the caller's tenant, {\"role\": clinician|supervisor|finance|billing|admin, \"name\": LABEL}; the key is in this answer only (stored hashed)",
+        body: Some("NewKey"),
+        responses: &[
+            (
+                201,
+                "The key (shown once), its prefix (the OAuth2 client id), tenant, role, name",
+                None,
+            ),
+            (400, "The body is not {\"role\", \"name\"}", ERR),
+            (403, "Not an admin", ERR),
+            (422, "Unknown role or bad name", ERR),
+        ],
+    },
+    Route {
+        method: "get",
+        path: "/v1/keys",
+        summary: "Admin: the tenant's keys (prefix, role, name, created, revoked; never a key)",
+        body: None,
+        responses: &[(200, "Keys", None), (403, "Not an admin", ERR)],
+    },
+    Route {
+        method: "post",
+        path: "/v1/keys/{prefix}/revoke",
+        summary: "Admin: revoke one of the tenant's keys (and the access tokens issued to it)",
+        body: None,
+        responses: &[
+            (200, "Revoked", None),
+            (403, "Not an admin", ERR),
+            (404, "No such key in this tenant", ERR),
+        ],
+    },
+    Route {
+        method: "post",
+        path: "/oauth/token",
+        summary: "OAuth2 token endpoint (application/x-www-form-urlencoded, grant_type=client_credentials): client_id = key prefix and client_secret = the API key (form or HTTP Basic), or a SMART Backend Services client_assertion (RS384/ES384 JWT, iss = sub = client id, aud = this URL, exp within 5 minutes, jti once). Answers an opaque bearer access token, expires_in 300.",
+        body: None,
+        responses: &[
+            (200, "access_token, token_type bearer, expires_in", None),
+            (400, "Not a client_credentials form", None),
+            (
+                401,
+                "invalid_client: unknown client, wrong secret or refused assertion",
+                None,
+            ),
+        ],
+    },
 ];
 
 /// Moves a schemars root schema's `$defs` into `defs` and points its references there.
@@ -523,12 +582,18 @@ pub fn document() -> Value {
                         "expression": {"type": "array", "items": {"type": "string"},
                             "description": "FHIRPath of the element at fault"}}}}}}),
     );
+    schemas.insert(
+        "NewKey".into(),
+        json!({"type": "object", "additionalProperties": false, "required": ["role"],
+            "properties": {"role": {"type": "string", "enum": ["clinician", "supervisor", "finance", "billing", "admin"]},
+                "name": {"type": "string", "maxLength": 64}}}),
+    );
     let mut paths = Map::new();
     for r in ROUTES {
         let mut op = Map::new();
         op.insert("summary".into(), json!(r.summary));
         let mut params = vec![];
-        for name in ["id", "delivery"] {
+        for name in ["id", "delivery", "prefix"] {
             if r.path.contains(&format!("{{{name}}}")) {
                 params.push(json!({"name": name, "in": "path", "required": true,
                     "schema": {"type": "string"}}));
@@ -540,11 +605,7 @@ pub fn document() -> Value {
                 "schema": {"type": "string", "maxLength": 255}}),
             );
         }
-        if r.path.starts_with("/v1/") {
-            params.push(json!({"name": "X-Actor", "in": "header", "required": false,
-                "description": "The actor (with a role) this call acts as",
-                "schema": {"type": "string"}}));
-        }
+        let guarded = r.path.starts_with("/v1/") || r.path.starts_with("/fhir/");
         if !params.is_empty() {
             op.insert("parameters".into(), Value::Array(params));
         }
@@ -568,6 +629,17 @@ pub fn document() -> Value {
             }
             responses.insert(code.to_string(), resp);
         }
+        if guarded {
+            responses
+                .entry("401")
+                .or_insert_with(|| json!({"description": "Missing, invalid, revoked or expired credential (WWW-Authenticate: Bearer)",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}));
+            responses
+                .entry("403")
+                .or_insert_with(|| json!({"description": "The caller's role may not do this",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}));
+            op.insert("security".into(), json!([{"bearer": []}, {"oauth2": []}]));
+        }
         op.insert("responses".into(), Value::Object(responses));
         let entry = paths
             .entry(r.path.to_owned())
@@ -584,7 +656,14 @@ pub fn document() -> Value {
             "description": "Electronic prior authorization: records, the approval chain, submission to payers (X12 278 over CAQH CORE, batch, Da Vinci PAS), decisions, delivered services and alerts."
         },
         "paths": Value::Object(paths),
-        "components": {"schemas": Value::Object(schemas)},
+        "components": {
+            "schemas": Value::Object(schemas),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                    "description": "An API key (`priorauth keys create --tenant T --role R`, or POST /v1/keys) or an access token from /oauth/token. A caller sees only its tenant's records; another tenant's record answers 404 like a missing one."},
+                "oauth2": {"type": "oauth2", "flows": {"clientCredentials": {"tokenUrl": "/oauth/token", "scopes": {}}}}
+            }
+        },
     });
     rewrite_refs(&mut doc);
     doc

@@ -1,8 +1,10 @@
 //! Who is calling: the tenant, the caller's name and role. Handlers take a `Principal` and pass
 //! its tenant and name on; they never read credentials themselves.
 //!
-//! Today (before authentication lands) a request acts as the `X-Actor` header's actor, or the
-//! server's default actor, in the tenant `default`, with the role the actors table gives it.
+//! The `access::guard` middleware authenticates the request and puts the `Principal` into the
+//! request extensions. With authentication off (`ApiConfig.auth`, for tests that build the
+//! state themselves) a request acts as the `X-Actor` header's actor, or the server's default
+//! actor, in the tenant `default`, with the role the actors table gives it.
 
 use std::sync::Arc;
 
@@ -12,7 +14,7 @@ use axum::http::request::Parts;
 use super::AppState;
 use super::error::ApiError;
 
-pub const DEFAULT_TENANT: &str = "default";
+pub use crate::tracking::DEFAULT_TENANT;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -33,6 +35,13 @@ impl FromRequestParts<Arc<AppState>> for Principal {
     ) -> Result<Self, Self::Rejection> {
         if let Some(p) = parts.extensions.get::<Principal>() {
             return Ok(p.clone());
+        }
+        if state.config.auth {
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "authentication required: send Authorization: Bearer <API key or access token>",
+            ));
         }
         let name = super::api::actor_of(state, &parts.headers)?;
         Ok(Principal {

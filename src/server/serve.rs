@@ -35,6 +35,53 @@ pub struct ServeOptions {
     /// The notification delivery worker's settings (attempts, backoff, timeout; the owner is
     /// made unique per process when empty).
     pub notify: crate::notify::DeliveryOptions,
+    /// Where the bootstrap admin key is written on the first start (default: next to the
+    /// SQLite database as `<db>.admin-key`, or `priorauth.admin-key` in the working directory
+    /// for PostgreSQL).
+    pub key_file: Option<PathBuf>,
+}
+
+/// What `serve` tells its caller once it listens.
+pub struct Listening {
+    pub addr: SocketAddr,
+    /// The built-in mock payer's address, when no payer directory was given.
+    pub mock: Option<SocketAddr>,
+    /// On the first start with no key at all: the bootstrap admin key (print it once) and the
+    /// file it was written to.
+    pub bootstrap: Option<(String, PathBuf)>,
+}
+
+/// The default place of the bootstrap key file for a database URL.
+pub fn default_key_file(db: &str) -> PathBuf {
+    let path = db
+        .strip_prefix("sqlite://")
+        .or_else(|| db.strip_prefix("sqlite:"))
+        .map(|p| p.split('?').next().unwrap_or(p))
+        .filter(|p| !p.is_empty() && !p.contains(":memory:"));
+    match path {
+        Some(p) => PathBuf::from(format!("{p}.admin-key")),
+        None => PathBuf::from("priorauth.admin-key"),
+    }
+}
+
+/// Writes `key` to `path` readable by its owner only.
+fn write_key_file(path: &std::path::Path, key: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let mut f = o.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    writeln!(f, "{key}")?;
+    f.sync_all()
 }
 
 impl Default for ServeOptions {
@@ -50,6 +97,7 @@ impl Default for ServeOptions {
             alerts_every: Duration::from_secs(300),
             group_commit: 512,
             notify: crate::notify::DeliveryOptions::new(String::new()),
+            key_file: None,
         }
     }
 }
@@ -69,10 +117,7 @@ pub fn init_logging() {
 
 /// Runs the gateway; `on_listen` hears the bound address (and the mock payer's, when built in)
 /// once the listener is open.
-pub async fn serve(
-    opts: ServeOptions,
-    on_listen: impl FnOnce(SocketAddr, Option<SocketAddr>),
-) -> Result<(), String> {
+pub async fn serve(opts: ServeOptions, on_listen: impl FnOnce(&Listening)) -> Result<(), String> {
     let mut tracker = Tracker::open(&opts.db, Clock::system())
         .await
         .map_err(|e| format!("cannot open the records store: {e}"))?;
@@ -92,6 +137,45 @@ pub async fn serve(
             .await
             .map_err(|e| e.to_string())?;
     }
+    // Every request is authenticated; a fresh store gets one admin key to start with.
+    let mut api = opts.api.clone();
+    api.auth = true;
+    let mut bootstrap = None;
+    if tracker
+        .store
+        .api_key_count()
+        .await
+        .map_err(|e| e.to_string())?
+        == 0
+    {
+        let made = crate::auth::create_key(
+            &tracker.store,
+            crate::tracking::DEFAULT_TENANT,
+            "admin",
+            Some("bootstrap-admin"),
+            None,
+            tracker.clock.now_ms(),
+        )
+        .await
+        .map_err(|e| format!("cannot create the bootstrap admin key: {e}"))?;
+        let file = opts
+            .key_file
+            .clone()
+            .unwrap_or_else(|| default_key_file(&opts.db));
+        write_key_file(&file, &made.key).map_err(|e| {
+            format!(
+                "cannot write the bootstrap key file {}: {e}",
+                file.display()
+            )
+        })?;
+        tracing::info!(
+            prefix = %made.row.key_prefix,
+            tenant = crate::tracking::DEFAULT_TENANT,
+            key_file = %file.display(),
+            "bootstrap admin key created (printed once on standard output and written to key_file)"
+        );
+        bootstrap = Some((made.key, file));
+    }
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", opts.listen))?;
@@ -102,11 +186,23 @@ pub async fn serve(
     let (directory, mock) = match &opts.payers {
         Some(path) => (PayerDirectory::load(path).map_err(|e| e.to_string())?, None),
         None => {
-            let rules = match &opts.mock_rules {
+            let mut rules = match &opts.mock_rules {
                 Some(p) => crate::mockpayer::Rules::load(p).map_err(|e| e.to_string())?,
                 None => crate::mockpayer::Rules::default(),
             };
             let notify = format!("http://{addr}/v1/inbound");
+            // The built-in mock pushes answers as a billing principal of its own.
+            let token = crate::auth::issue_internal(
+                &tracker.store,
+                crate::tracking::DEFAULT_TENANT,
+                "builtin-mock-payer",
+                "billing",
+                tracker.clock.now_ms(),
+                30 * 86_400,
+            )
+            .await
+            .map_err(|e| format!("cannot issue the built-in mock payer's token: {e}"))?;
+            rules.notify_bearer = Some(crate::mockpayer::rules::NotifyBearer(token));
             let (mock_addr, _handle) =
                 crate::mockpayer::spawn(rules, SocketAddr::from(([127, 0, 0, 1], 0)), Some(notify))
                     .await
@@ -203,7 +299,7 @@ pub async fn serve(
     let state = Arc::new(AppState {
         tracker,
         directory,
-        config: opts.api.clone(),
+        config: api,
         metrics: Default::default(),
         outbox_wake: wake,
     });
@@ -214,12 +310,19 @@ pub async fn serve(
         worker = opts.worker,
         "priorauth serve started"
     );
-    on_listen(addr, mock);
+    on_listen(&Listening {
+        addr,
+        mock,
+        bootstrap,
+    });
     let app = super::router(state);
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server: {e}"));
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| format!("server: {e}"));
     let _ = stop_tx.send(true);
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(10), t).await;

@@ -6,6 +6,7 @@
 //! `tracking`, which hands the store a list of [`Write`]s to apply in one transaction.
 //! Every statement is written once with `$N` parameters (SQLite reads `$N` as numbered).
 
+mod access;
 mod fhir;
 mod group;
 mod notify;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, ConnectOptions, Row};
 
+pub use access::{AccessToken, ApiKeyRow, AuditRow, NewAudit};
 pub use fhir::{FhirBundleRow, SubscriptionRow};
 pub use notify::*;
 pub use outbox::OUTBOX_STATES;
@@ -68,6 +70,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "outbox",
         include_str!("migrations/0003_outbox.sql"),
         include_str!("migrations/0003_outbox.sql"),
+    ),
+    (
+        4,
+        "tenants",
+        include_str!("migrations/0004_tenants.sqlite.sql"),
+        include_str!("migrations/0004_tenants.postgres.sql"),
     ),
     (
         5,
@@ -432,7 +440,7 @@ impl Store {
                 q = q.bind(r);
             }
             for row in q.fetch_all(&self.pool).await? {
-                out.push((RequestRow::from_row(&row)?, get::<String>(&row, 20)?));
+                out.push((RequestRow::from_row(&row)?, get::<String>(&row, 21)?));
             }
         }
         Ok(out)
@@ -443,12 +451,13 @@ impl Store {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {REQUEST_COLUMNS} FROM requests \
              WHERE ($1 IS NULL OR status = $1) AND created_at >= $2 AND created_at < $3 \
-             ORDER BY created_at, id LIMIT $4"
+             AND ($5 IS NULL OR tenant = $5) ORDER BY created_at, id LIMIT $4"
         )))
         .bind(filter.status.clone())
         .bind(filter.created_from.unwrap_or(i64::MIN))
         .bind(filter.created_to.unwrap_or(i64::MAX))
         .bind(filter.limit.unwrap_or(i64::MAX))
+        .bind(filter.tenant.clone())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(RequestRow::from_row).collect()

@@ -9,7 +9,7 @@ use super::{Result, StoreError, get};
 pub(crate) const REQUEST_COLUMNS: &str = "id, submitter_reference, payer, service_type, urgency, \
     estimated_cost_cents, status, version, previous_id, original_id, link_kind, approval_step, \
     certification_number, start_date, end_date, created_by, created_at, updated_at, submitted_at, \
-    decided_at";
+    decided_at, tenant";
 pub(crate) const EVENT_COLUMNS: &str =
     "id, request_id, at, actor, action, from_status, to_status, reason, detail";
 pub(crate) const SERVICE_COLUMNS: &str = "id, request_id, line, procedure_code, units, \
@@ -41,6 +41,8 @@ pub struct RequestRow {
     pub updated_at: i64,
     pub submitted_at: Option<i64>,
     pub decided_at: Option<i64>,
+    /// The tenant the record belongs to (a caller of another tenant never sees it).
+    pub tenant: String,
 }
 
 impl RequestRow {
@@ -66,6 +68,7 @@ impl RequestRow {
             updated_at: get(r, 17)?,
             submitted_at: get(r, 18)?,
             decided_at: get(r, 19)?,
+            tenant: get(r, 20)?,
         })
     }
 }
@@ -73,6 +76,8 @@ impl RequestRow {
 #[derive(Debug, Clone, Default)]
 pub struct RequestFilter {
     pub status: Option<String>,
+    /// Only this tenant's records (all tenants when None).
+    pub tenant: Option<String>,
     pub created_from: Option<i64>,
     pub created_to: Option<i64>,
     pub limit: Option<i64>,
@@ -338,6 +343,7 @@ impl AlertRow {
 #[derive(Debug, Clone)]
 pub struct NewRequest {
     pub id: String,
+    pub tenant: String,
     pub submitter_reference: String,
     pub payer: String,
     pub service_type: String,
@@ -613,6 +619,8 @@ pub enum Write {
         name: String,
         role: String,
     },
+    /// An audit line (append-only).
+    Audit(super::NewAudit),
     SetSetting {
         key: String,
         value: String,
@@ -634,8 +642,8 @@ pub(crate) async fn apply_one(tx: &mut Transaction<'static, Any>, w: &Write) -> 
             sqlx::query(
                 "INSERT INTO requests (id, submitter_reference, payer, service_type, urgency, \
                  estimated_cost_cents, status, version, previous_id, original_id, link_kind, \
-                 created_by, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, $11, $12, $12)",
+                 created_by, created_at, updated_at, tenant) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, $11, $12, $12, $13)",
             )
             .bind(&n.id)
             .bind(&n.submitter_reference)
@@ -649,6 +657,7 @@ pub(crate) async fn apply_one(tx: &mut Transaction<'static, Any>, w: &Write) -> 
             .bind(n.link_kind.clone())
             .bind(&n.created_by)
             .bind(n.at)
+            .bind(&n.tenant)
             .execute(&mut **tx)
             .await?;
             sqlx::query(
@@ -945,6 +954,10 @@ pub(crate) async fn apply_one(tx: &mut Transaction<'static, Any>, w: &Write) -> 
             .await?;
             Ok(Applied::Done)
         }
+        Write::Audit(a) => {
+            super::access::insert_audit(tx, a).await?;
+            Ok(Applied::Done)
+        }
         Write::SetSetting { key, value } => {
             sqlx::query(
                 "INSERT INTO settings (key, value) VALUES ($1, $2) \
@@ -1101,9 +1114,9 @@ pub(crate) async fn insert_requests(
         let mut sql = String::from(
             "INSERT INTO requests (id, submitter_reference, payer, service_type, urgency, \
              estimated_cost_cents, status, version, previous_id, original_id, link_kind, \
-             created_by, created_at, updated_at) VALUES ",
+             created_by, created_at, updated_at, tenant) VALUES ",
         );
-        push_values(&mut sql, part.len(), 14);
+        push_values(&mut sql, part.len(), 15);
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for n in part {
             q = q
@@ -1120,7 +1133,8 @@ pub(crate) async fn insert_requests(
                 .bind(n.link_kind.clone())
                 .bind(&n.created_by)
                 .bind(n.at)
-                .bind(n.at);
+                .bind(n.at)
+                .bind(&n.tenant);
         }
         q.execute(&mut **tx).await?;
         let mut sql = String::from(

@@ -88,6 +88,7 @@ pub async fn seed(t: &Tracker, run: &str, count: usize) -> Result<Vec<u8>> {
         // Seeded as already sent: the benchmark measures ingest, not the approval chain.
         batch.push(Write::InsertRequest(NewRequest {
             id: id.clone(),
+            tenant: super::DEFAULT_TENANT.into(),
             submitter_reference: r.submitter_reference.as_str().to_owned(),
             payer: f.payer,
             service_type: f.service_type,

@@ -12,6 +12,7 @@ pub mod lifecycle;
 pub mod outbox;
 pub mod policy;
 pub mod report;
+pub mod scope;
 
 use serde::Serialize;
 
@@ -25,6 +26,7 @@ use crate::x12::writer::{EnvelopeSettings, Stamp};
 
 pub use lifecycle::State;
 pub use policy::Policy;
+pub use scope::{DEFAULT_TENANT, Scoped};
 
 /// Why an operation did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -386,7 +388,8 @@ impl Tracker {
 
     /// Creates a draft record from a request; returns its id.
     pub async fn create(&self, request: &AuthorizationRequest, actor: &str) -> Result<String> {
-        self.create_linked(request, actor, None, None, None).await
+        self.create_linked(DEFAULT_TENANT, request, actor, None, None, None)
+            .await
     }
 
     /// Creates a draft record once per idempotency key: a retry with the same key returns the
@@ -397,16 +400,33 @@ impl Tracker {
         actor: &str,
         key: &str,
     ) -> Result<(String, bool)> {
+        self.create_once_in(DEFAULT_TENANT, request, actor, key)
+            .await
+    }
+
+    /// `create_once` in a tenant: keys are per tenant, so one tenant's key never finds
+    /// another tenant's record.
+    pub(crate) async fn create_once_in(
+        &self,
+        tenant: &str,
+        request: &AuthorizationRequest,
+        actor: &str,
+        key: &str,
+    ) -> Result<(String, bool)> {
         if key.trim().is_empty() {
             return Err(TrackingError::Invalid(
                 "an idempotency key cannot be empty".into(),
             ));
         }
-        let scoped = format!("records.create:{key}");
+        let scoped = if tenant == DEFAULT_TENANT {
+            format!("records.create:{key}")
+        } else {
+            format!("records.create:{tenant}:{key}")
+        };
         // Written first and read only on a conflict: a new key (the common case) costs no
         // read, and the unique key decides between racing callers.
         match self
-            .create_linked(request, actor, None, None, Some(&scoped))
+            .create_linked(tenant, request, actor, None, None, Some(&scoped))
             .await
         {
             Ok(id) => Ok((id, true)),
@@ -423,8 +443,9 @@ impl Tracker {
         }
     }
 
-    async fn create_linked(
+    pub(crate) async fn create_linked(
         &self,
+        tenant: &str,
         request: &AuthorizationRequest,
         actor: &str,
         previous: Option<&RequestRow>,
@@ -437,6 +458,7 @@ impl Tracker {
             serde_json::to_string(request).map_err(|e| TrackingError::Invalid(e.to_string()))?;
         let mut writes = vec![Write::InsertRequest(NewRequest {
             id: id.clone(),
+            tenant: tenant.to_owned(),
             submitter_reference: request.submitter_reference.as_str().to_owned(),
             payer: f.payer,
             service_type: f.service_type,
@@ -865,7 +887,7 @@ impl Tracker {
                 "the new request needs its own submitter reference (BHT03)".into(),
             ));
         }
-        self.create_linked(request, actor, Some(&row), Some(link), None)
+        self.create_linked(&row.tenant, request, actor, Some(&row), Some(link), None)
             .await
     }
 

@@ -18,6 +18,10 @@ pub struct Proc {
     /// host:port it listens on.
     pub addr: String,
     pub log: PathBuf,
+    /// The database of a `serve` process (to create keys in it).
+    pub db: Option<String>,
+    /// Where a `serve` process writes its bootstrap admin key.
+    pub key_file: Option<PathBuf>,
 }
 
 impl Proc {
@@ -98,11 +102,47 @@ pub fn start(args: &[&str], log: &Path, env: &[(&str, &str)]) -> Proc {
         child,
         addr,
         log: log.to_owned(),
+        db: None,
+        key_file: None,
     }
 }
 
+/// A new API key in `db` (`priorauth keys create`), the key itself.
+pub fn create_key(db: &str, tenant: &str, role: &str, name: &str) -> String {
+    let out = Command::new(BIN)
+        .args([
+            "keys", "create", "--db", db, "--tenant", tenant, "--role", role, "--name", name,
+            "--json",
+        ])
+        .env_remove("PRIORAUTH_DB")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "keys create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["key"].as_str().unwrap().to_owned()
+}
+
 pub fn mock_payer(dir: &Path, rules: Option<&str>, notify: Option<&str>) -> Proc {
+    mock_payer_with(dir, rules, notify, None)
+}
+
+/// A mock payer whose notifications carry `Authorization: Bearer <the key in bearer_file>`.
+pub fn mock_payer_with(
+    dir: &Path,
+    rules: Option<&str>,
+    notify: Option<&str>,
+    bearer_file: Option<&Path>,
+) -> Proc {
     let mut args = vec!["mock-payer", "--listen", "127.0.0.1:0"];
+    let bearer = bearer_file.map(|p| p.to_str().unwrap().to_owned());
+    if let Some(b) = &bearer {
+        args.push("--notify-bearer-file");
+        args.push(b);
+    }
     let rules_path = dir.join("rules.toml");
     if let Some(r) = rules {
         std::fs::write(&rules_path, r).unwrap();
@@ -127,7 +167,19 @@ pub fn free_port() -> u16 {
 
 pub fn serve(dir: &Path, db: &str, payers: Option<&Path>, port: u16, extra: &[&str]) -> Proc {
     let listen = format!("127.0.0.1:{port}");
-    let mut args = vec!["serve", "--listen", &listen, "--db", db, "--poll-ms", "100"];
+    let key_file = dir.join("admin.key");
+    let kf = key_file.to_str().unwrap().to_owned();
+    let mut args = vec![
+        "serve",
+        "--listen",
+        &listen,
+        "--db",
+        db,
+        "--poll-ms",
+        "100",
+        "--key-file",
+        &kf,
+    ];
     let p;
     if let Some(path) = payers {
         p = path.to_str().unwrap().to_owned();
@@ -135,7 +187,10 @@ pub fn serve(dir: &Path, db: &str, payers: Option<&Path>, port: u16, extra: &[&s
         args.push(&p);
     }
     args.extend_from_slice(extra);
-    start(&args, &dir.join("serve.log"), &[("PRIORAUTH_LOG", "info")])
+    let mut p = start(&args, &dir.join("serve.log"), &[("PRIORAUTH_LOG", "info")]);
+    p.db = Some(db.to_owned());
+    p.key_file = Some(key_file);
+    p
 }
 
 /// A payer directory sending every payer to `endpoint` in `format`, with fast retries.
@@ -181,6 +236,8 @@ pub fn request(n: usize, procedure: Option<&str>, member: Option<&str>) -> Value
 pub struct Client {
     pub http: reqwest::Client,
     pub base: String,
+    /// Sent as `Authorization: Bearer`.
+    pub token: Option<String>,
 }
 
 impl Client {
@@ -191,6 +248,27 @@ impl Client {
                 .build()
                 .unwrap(),
             base,
+            token: None,
+        }
+    }
+
+    pub fn with_token(mut self, token: impl Into<String>) -> Client {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// A client of a `serve` process acting as a clinician of the tenant `default` (a key
+    /// made with `priorauth keys create` in its database).
+    pub fn clinician(gw: &Proc) -> Client {
+        let db = gw.db.as_deref().expect("a serve process");
+        let key = create_key(db, "default", "clinician", "e2e-clinician");
+        Client::new(gw.url()).with_token(key)
+    }
+
+    fn auth(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
         }
     }
 
@@ -200,11 +278,12 @@ impl Client {
         body: String,
         key: Option<&str>,
     ) -> reqwest::Result<(u16, Value)> {
-        let mut r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/json")
-            .body(body);
+        let mut r = self.auth(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .header("content-type", "application/json")
+                .body(body),
+        );
         if let Some(k) = key {
             r = r.header("Idempotency-Key", k);
         }
@@ -215,7 +294,10 @@ impl Client {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Result<(u16, Value)> {
-        let resp = self.http.get(format!("{}{path}", self.base)).send().await?;
+        let resp = self
+            .auth(self.http.get(format!("{}{path}", self.base)))
+            .send()
+            .await?;
         let s = resp.status().as_u16();
         let v = resp.json().await.unwrap_or(Value::Null);
         Ok((s, v))
