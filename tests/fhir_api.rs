@@ -180,7 +180,13 @@ impl Fhir {
                 .build()
                 .unwrap(),
             base: format!("{}/fhir", gw.url()),
-            token: None,
+            // A clinician key of the tenant `default`, made in the gateway's database.
+            token: Some(create_key(
+                gw.db.as_deref().expect("a serve process"),
+                "default",
+                "clinician",
+                "fhir-client",
+            )),
         }
     }
 
@@ -496,7 +502,14 @@ ms = 4000
 match = { member = "SYN000777888" }
 times = 1
 "#;
-    let mock = mock_payer(&dir, Some(rules), Some(&inbound));
+    // The payer's pushes are authenticated like any caller: a billing key of the gateway.
+    let push_key = dir.join("push.key");
+    std::fs::write(
+        &push_key,
+        create_key(&db, "default", "billing", "payer-push"),
+    )
+    .unwrap();
+    let mock = mock_payer_with(&dir, Some(rules), Some(&inbound), Some(&push_key));
     let payers = payers_file(&dir, "x12-core", &format!("{}/core", mock.url()), "");
     let wait = ["--fhir-wait-ms", "1500"];
     let mut gw = serve(&dir, &db, Some(&payers), port, &wait);
@@ -684,7 +697,7 @@ async fn claim_update_and_cancel() {
     let payers = payers_file(&dir, "x12-core", &format!("{}/core", mock.url()), "");
     let gw = serve(&dir, &db::sqlite_url(), Some(&payers), free_port(), &[]);
     let f = Fhir::new(&gw);
-    let rest = Client::new(gw.url());
+    let rest = Client::clinician(&gw);
     let first = ours("synthetic-professional-therapy-request.json");
     let (s, resp) = f.post("/Claim/$submit", &first).await;
     assert_eq!(s, 200, "{resp}");
@@ -864,9 +877,14 @@ import json, sys, requests
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
-base, path = sys.argv[1], sys.argv[2]
+base, path, key = sys.argv[1], sys.argv[2], sys.argv[3]
 h = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
 cap = CapabilityStatement.model_validate(requests.get(base + "/metadata", headers=h, timeout=30).json())
+# OAuth2 client credentials: the key's prefix is the client id, the key the secret.
+t = requests.post(base[:-len("/fhir")] + "/oauth/token", timeout=30,
+    data={"grant_type": "client_credentials", "client_id": key[:12], "client_secret": key})
+assert t.status_code == 200, t.text
+h["Authorization"] = "Bearer " + t.json()["access_token"]
 assert cap.fhirVersion == "4.0.1"
 r = requests.post(base + "/Claim/$submit", data=open(path).read(), headers=h, timeout=60)
 assert r.status_code == 200, r.text
@@ -881,9 +899,15 @@ oo = OperationOutcome.model_validate(bad.json())
 print(json.dumps({"outcome": cr.outcome, "code": code, "preAuthRef": cr.preAuthRef, "issues": len(oo.issue)}))
 "#;
     let base = format!("{}/fhir", gw.url());
+    let key = create_key(
+        gw.db.as_deref().unwrap(),
+        "default",
+        "clinician",
+        "python-client",
+    );
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(&py)
-            .args(["-c", script, &base, request.to_str().unwrap()])
+            .args(["-c", script, &base, request.to_str().unwrap(), &key])
             .output()
             .unwrap()
     })

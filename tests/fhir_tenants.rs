@@ -1,36 +1,28 @@
 //! The FHIR endpoint in process keeps tenants apart: a record, its ClaimResponse, searches,
 //! inquiries and Subscriptions of tenant A are not found by tenant B (404 like a missing one).
-//! Authentication is not in yet (part A of the issue): the caller's `Principal` is set here by
-//! a test layer from `X-Test-Tenant`, the way the authentication middleware will set it.
+//! Each tenant's caller has a clinician API key of its own (authentication on, as in `serve`).
 
 mod db;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::Request;
-use axum::middleware::{self, Next};
 use priorauth::payers::{PayerConfig, PayerDirectory};
-use priorauth::server::principal::Principal;
 use priorauth::server::{self, ApiConfig, AppState};
 use priorauth::tracking::{Clock, Tracker};
 use serde_json::{Value, json};
 
 const REQUEST: &str = include_str!("../fixtures/pas/synthetic-professional-therapy-request.json");
 
-async fn as_tenant(mut req: Request, next: Next) -> axum::response::Response {
-    let tenant = req
-        .headers()
-        .get("x-test-tenant")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("default")
-        .to_owned();
-    req.extensions_mut().insert(Principal {
-        tenant,
-        name: "api".into(),
-        role: Some("clinician".into()),
-    });
-    next.run(req).await
+/// The API key of each (gateway, tenant), made when the gateway starts.
+static KEYS: std::sync::Mutex<Vec<(String, String, String)>> = std::sync::Mutex::new(Vec::new());
+
+fn key_for(url: &str, tenant: &str) -> String {
+    let keys = KEYS.lock().unwrap();
+    keys.iter()
+        .find(|(base, t, _)| url.starts_with(base.as_str()) && t == tenant)
+        .map(|(_, _, k)| k.clone())
+        .unwrap_or_else(|| panic!("no key for tenant {tenant}"))
 }
 
 async fn start(url: &str) -> String {
@@ -46,6 +38,7 @@ async fn start(url: &str) -> String {
         ))),
         config: ApiConfig {
             fhir_wait: Duration::from_millis(200),
+            auth: true,
             ..ApiConfig::default()
         },
         metrics: Default::default(),
@@ -53,7 +46,22 @@ async fn start(url: &str) -> String {
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = server::router(state).layer(middleware::from_fn(as_tenant));
+    for tenant in ["clinic-a", "clinic-b"] {
+        let k = priorauth::auth::create_key(
+            &state.tracker.store,
+            tenant,
+            "clinician",
+            Some("fhir-client"),
+            None,
+            priorauth::store::now_ms(),
+        )
+        .await
+        .unwrap();
+        KEYS.lock()
+            .unwrap()
+            .push((format!("http://{addr}/"), tenant.to_owned(), k.key));
+    }
+    let app = server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("http://{addr}/fhir")
 }
@@ -64,9 +72,10 @@ async fn call(
     tenant: &str,
     body: Option<&Value>,
 ) -> (u16, Value) {
+    let key = key_for(&url, tenant);
     let mut r = reqwest::Client::new()
         .request(method, url)
-        .header("x-test-tenant", tenant)
+        .bearer_auth(key)
         .timeout(Duration::from_secs(30));
     if let Some(b) = body {
         r = r

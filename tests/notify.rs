@@ -857,7 +857,7 @@ async fn serve_posts_webhooks_for_a_submitted_record() {
     let db = format!("sqlite://{}", dir.join("gw.db").display());
     let port = harness::free_port();
     let gw = harness::serve(&dir, &db, None, port, &[]);
-    let api = harness::Client::new(gw.url());
+    let api = harness::Client::clinician(&gw);
     let (rx, target) = Receiver::start(0, 500).await;
 
     // Bad input: named field, never a panic.
@@ -984,20 +984,14 @@ async fn serve_posts_webhooks_for_a_submitted_record() {
         "{metrics}"
     );
 
-    let resp = api
-        .http
-        .delete(format!("{}/v1/webhooks/{hook}", api.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 204);
-    let resp = api
-        .http
-        .delete(format!("{}/v1/webhooks/{hook}", api.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 404);
+    assert_eq!(
+        api.delete(&format!("/v1/webhooks/{hook}")).await.unwrap(),
+        204
+    );
+    assert_eq!(
+        api.delete(&format!("/v1/webhooks/{hook}")).await.unwrap(),
+        404
+    );
     let (_, list) = api.get("/v1/webhooks").await.unwrap();
     assert_eq!(list["webhooks"].as_array().unwrap().len(), 0);
     drop(gw);
@@ -1020,7 +1014,7 @@ async fn serve_killed_mid_retries_delivers_every_event_once() {
         "2000",
     ];
     let mut gw = harness::serve(&dir, &db, None, harness::free_port(), &flags);
-    let api = harness::Client::new(gw.url());
+    let api = harness::Client::clinician(&gw);
     let (rx, target) = Receiver::start(3, 500).await;
     let (s, v) = api
         .post(
@@ -1045,7 +1039,7 @@ async fn serve_killed_mid_retries_delivers_every_event_once() {
     gw.kill9();
 
     let gw = harness::serve(&dir, &db, None, harness::free_port(), &flags);
-    let api = harness::Client::new(gw.url());
+    let api = harness::Client::clinician(&gw);
     api.wait_status(&id, &["approved"], WAIT).await;
     let ds = tokio::time::timeout(WAIT, async {
         loop {

@@ -293,6 +293,14 @@ impl Client {
         Ok((s, v))
     }
 
+    pub async fn delete(&self, path: &str) -> reqwest::Result<u16> {
+        let resp = self
+            .auth(self.http.delete(format!("{}{path}", self.base)))
+            .send()
+            .await?;
+        Ok(resp.status().as_u16())
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Result<(u16, Value)> {
         let resp = self
             .auth(self.http.get(format!("{}{path}", self.base)))
