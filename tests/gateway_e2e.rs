@@ -342,3 +342,45 @@ async fn serve_without_configuration_approves_with_the_built_in_mock_payer() {
     let log = std::fs::read_to_string(dir.join("serve.log")).unwrap();
     assert!(log.contains("bootstrap admin key created"), "{log}");
 }
+
+/// A payer that certifies one line now and pends the other: the record is partially approved
+/// at once, and approved when the pended line's decision is pushed later.
+#[tokio::test]
+async fn a_pended_line_decided_later_completes_the_record() {
+    let dir = temp_dir("e2e-pend-line");
+    let port = free_port();
+    let inbound = format!("http://127.0.0.1:{port}/v1/inbound");
+    let url = db::sqlite_url();
+    let push_key = dir.join("push.key");
+    std::fs::write(
+        &push_key,
+        create_key(&url, "default", "billing", "payer-push"),
+    )
+    .unwrap();
+    let rules = r#"
+[[rule]]
+name = "pend-the-second-line"
+match = { procedure = "72149" }
+action = "pend"
+then = "approve"
+after_ms = 1500
+"#;
+    let mock = mock_payer_with(&dir, Some(rules), Some(&inbound), Some(&push_key));
+    let payers = payers_file(&dir, "x12-core", &format!("{}/core", mock.url()), "");
+    let gw = serve(&dir, &url, Some(&payers), port, &[]);
+    let c = Client::clinician(&gw);
+    let mut r = request(7, None, None);
+    let mut second = r["services"][0].clone();
+    second["service"]["professional"]["procedure"]["code"] = "72149".into();
+    r["services"].as_array_mut().unwrap().push(second);
+    let id = c.create_and_submit(&r).await;
+    c.wait_status(&id, &["partially_approved"], LIMIT).await;
+    let rec = c.wait_status(&id, &["approved"], LIMIT).await;
+    let statuses: Vec<&str> = rec["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["partially_approved", "approved"], "{rec}");
+}

@@ -835,7 +835,7 @@ impl Tracker {
                 continue;
             }
             let st = State::parse(&status).map_err(TrackingError::Invalid)?;
-            if !st.awaiting_payer() {
+            if !st.takes_decision() {
                 reasons.push(format!(
                     "record {} is {st}, not awaiting a decision",
                     row.id

@@ -84,6 +84,12 @@ impl State {
         matches!(self, Submitted | Acknowledged | Pended)
     }
 
+    /// A payer's decision may still arrive: awaiting one, or partially approved (lines the
+    /// payer pended beside the certified ones are decided later).
+    pub fn takes_decision(self) -> bool {
+        self.awaiting_payer() || self == PartiallyApproved
+    }
+
     /// Certified (at least in part): services may be counted against it.
     pub fn certified(self) -> bool {
         matches!(
@@ -131,7 +137,17 @@ impl State {
                 Rejected,
                 Cancelled,
             ],
-            Approved | PartiallyApproved | Modified => &[Active, Exhausted, Expired, Cancelled],
+            Approved | Modified => &[Active, Exhausted, Expired, Cancelled],
+            // Lines the payer pended beside certified ones are decided later: the record moves
+            // on to approved (or stays partially approved, with the new decision recorded).
+            PartiallyApproved => &[
+                Approved,
+                PartiallyApproved,
+                Active,
+                Exhausted,
+                Expired,
+                Cancelled,
+            ],
             Active => &[Exhausted, Expired, Cancelled],
             Exhausted => &[Active, Expired],
             Denied | Rejected | Cancelled | Expired => &[],
