@@ -65,6 +65,7 @@ pub async fn drive(
     bodies: Arc<Vec<String>>,
     concurrency: usize,
     idempotency: Option<&str>,
+    bearer: Option<&str>,
 ) -> LoadResult {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
@@ -77,6 +78,7 @@ pub async fn drive(
         let url = url.to_owned();
         let bodies = bodies.clone();
         let key = idempotency.map(str::to_owned);
+        let bearer = bearer.map(str::to_owned);
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0usize;
@@ -89,6 +91,9 @@ pub async fn drive(
                     .body(bodies[i].clone());
                 if let Some(k) = &key {
                     req = req.header("Idempotency-Key", format!("{k}-{i}"));
+                }
+                if let Some(b) = &bearer {
+                    req = req.bearer_auth(b);
                 }
                 match req.send().await {
                     Ok(r) if r.status() == StatusCode::CREATED => {
@@ -135,7 +140,11 @@ async fn serve_on(app: Router) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
     });
     Ok(addr)
 }
@@ -195,27 +204,42 @@ async fn naive(url: &str) -> Result<SocketAddr, String> {
     serve_on(app).await.map_err(|e| e.to_string())
 }
 
-/// Our intake on `url`: the full router with group commit.
-pub async fn ours(url: &str) -> Result<(SocketAddr, Arc<AppState>), String> {
+/// Our intake on `url`: the full router with group commit and authentication (a clinician's
+/// API key, checked and audited on every request, as `serve` runs it). Returns the key too.
+pub async fn ours(url: &str) -> Result<(SocketAddr, Arc<AppState>, String), String> {
     let mut tracker = Tracker::open(url, Clock::system())
         .await
         .map_err(|e| e.to_string())?;
     tracker.store = tracker.store.with_group_commit(512);
     tracker.policy.approval.clear();
+    let key = crate::auth::create_key(
+        &tracker.store,
+        crate::tracking::DEFAULT_TENANT,
+        "clinician",
+        Some("bench-intake"),
+        None,
+        crate::store::now_ms(),
+    )
+    .await
+    .map_err(|e| format!("cannot create the benchmark's key: {e}"))?
+    .key;
     let state = Arc::new(AppState {
         tracker: Arc::new(tracker),
         directory: Arc::new(PayerDirectory::single(PayerConfig::core(
             "*",
             "http://127.0.0.1:9/core",
         ))),
-        config: ApiConfig::default(),
+        config: ApiConfig {
+            auth: true,
+            ..ApiConfig::default()
+        },
         metrics: Default::default(),
         outbox_wake: Default::default(),
     });
     let addr = serve_on(super::router(state.clone()))
         .await
         .map_err(|e| e.to_string())?;
-    Ok((addr, state))
+    Ok((addr, state, key))
 }
 
 /// Runs both, `requests` each, with `concurrency` clients; a warm-up of 1/10 first.
@@ -226,13 +250,14 @@ pub async fn intake(
     concurrency: usize,
 ) -> Result<IntakeReport, String> {
     let floor = naive(naive_url).await?;
-    let (addr, _state) = ours(ours_url).await?;
+    let (addr, _state, key) = ours(ours_url).await?;
     let warm = (requests / 10).max(10);
     drive(
         "warm-up",
         &format!("http://{floor}/intake"),
         bodies(warm, "WN"),
         concurrency,
+        None,
         None,
     )
     .await;
@@ -242,6 +267,7 @@ pub async fn intake(
         bodies(warm, "WO"),
         concurrency,
         Some("warm"),
+        Some(&key),
     )
     .await;
     let naive = drive(
@@ -250,14 +276,16 @@ pub async fn intake(
         bodies(requests, "NV"),
         concurrency,
         None,
+        None,
     )
     .await;
     let ours = drive(
-        "priorauth intake (validated, record + version + event + idempotency key, group commit)",
+        "priorauth intake (authenticated + audited, validated, record + version + event + idempotency key, group commit)",
         &format!("http://{addr}/v1/authorizations"),
         bodies(requests, "OU"),
         concurrency,
         Some("run"),
+        Some(&key),
     )
     .await;
     Ok(IntakeReport {
