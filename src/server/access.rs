@@ -170,6 +170,41 @@ async fn refresh_actor(state: &AppState, p: &Principal) -> Result<(), TrackingEr
     Ok(())
 }
 
+/// API keys checked in the last second, by their hash: a client sending many requests costs
+/// one lookup (and one actor refresh) a second, not one each. A revoked key is refused within
+/// a second in every process. Access tokens are always looked up.
+const KEY_CACHE_MS: u128 = 1_000;
+
+type KeyCache = std::collections::HashMap<String, (Principal, std::time::Instant)>;
+
+fn key_cache() -> &'static std::sync::Mutex<KeyCache> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<KeyCache>> = std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+fn recent_key(bearer: &str) -> Option<Principal> {
+    if !bearer.starts_with("pa_") {
+        return None;
+    }
+    let cache = key_cache().lock().ok()?;
+    cache
+        .get(&auth::hash_secret(bearer))
+        .filter(|(_, at)| at.elapsed().as_millis() < KEY_CACHE_MS)
+        .map(|(p, _)| p.clone())
+}
+
+fn remember_key(bearer: &str, p: &Principal) {
+    if !bearer.starts_with("pa_") {
+        return;
+    }
+    if let Ok(mut cache) = key_cache().lock() {
+        if cache.len() > 10_000 {
+            cache.retain(|_, (_, at)| at.elapsed().as_millis() < KEY_CACHE_MS);
+        }
+        cache.insert(auth::hash_secret(bearer), (p.clone(), std::time::Instant::now()));
+    }
+}
+
 /// The id of the request: a sane `X-Request-Id` sent by the caller, else a new one.
 fn request_id(headers: &HeaderMap) -> String {
     headers
@@ -208,11 +243,21 @@ pub async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: N
         match bearer(req.headers()) {
             None => early = Some(unauthenticated(&path, "no bearer credential")),
             Some(b) => {
-                match auth::authenticate(&state.tracker.store, b, state.tracker.clock.now_ms())
-                    .await
-                {
+                let cached = recent_key(b);
+                let found = match cached.clone() {
+                    Some(p) => Ok(Some(p)),
+                    None => {
+                        auth::authenticate(&state.tracker.store, b, state.tracker.clock.now_ms())
+                            .await
+                    }
+                };
+                match found {
+                    Ok(Some(p)) if cached.is_some() => principal = Some(p),
                     Ok(Some(p)) => match refresh_actor(&state, &p).await {
-                        Ok(()) => principal = Some(p),
+                        Ok(()) => {
+                            remember_key(b, &p);
+                            principal = Some(p)
+                        }
                         Err(e) => early = Some(ApiError::from(e).into_response()),
                     },
                     Ok(None) => {

@@ -109,6 +109,37 @@ impl AuditRow {
     }
 }
 
+/// Audit lines in multi-row inserts (the group commit's intake path).
+pub(crate) async fn insert_audits(
+    tx: &mut Transaction<'static, Any>,
+    lines: &[&NewAudit],
+) -> Result<()> {
+    for part in lines.chunks(50) {
+        let mut sql = String::from(
+            "INSERT INTO audit_events (at, tenant, principal, role, action, resource_type, \
+             resource_id, outcome, http_status, remote_addr, request_id) VALUES ",
+        );
+        super::rows::push_values(&mut sql, part.len(), 11);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for a in part {
+            q = q
+                .bind(a.at)
+                .bind(a.tenant.clone())
+                .bind(a.principal.clone())
+                .bind(a.role.clone())
+                .bind(&a.action)
+                .bind(a.resource_type.clone())
+                .bind(a.resource_id.clone())
+                .bind(&a.outcome)
+                .bind(a.http_status)
+                .bind(a.remote_addr.clone())
+                .bind(a.request_id.clone());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn insert_audit(tx: &mut Transaction<'static, Any>, a: &NewAudit) -> Result<()> {
     sqlx::query(
         "INSERT INTO audit_events (at, tenant, principal, role, action, resource_type, \

@@ -284,7 +284,10 @@ impl Store {
         let intake = sets.iter().flatten().all(|w| {
             matches!(
                 w,
-                Write::InsertRequest(_) | Write::Event(_) | Write::Idempotency { .. }
+                Write::InsertRequest(_)
+                    | Write::Event(_)
+                    | Write::Idempotency { .. }
+                    | Write::Audit(_)
             )
         });
         if intake {
@@ -300,7 +303,7 @@ impl Store {
     }
 
     /// A group of record creations (the intake shape: new records, their events, their
-    /// idempotency keys): each table gets one multi-row insert for the whole group, records
+    /// idempotency keys, the audit lines of the calls): each table gets one multi-row insert for the whole group, records
     /// first so every event and key finds its record. All or nothing, like any group.
     async fn apply_intake(&self, sets: &[Vec<Write>]) -> Result<Vec<Vec<Applied>>> {
         let all = || sets.iter().flatten();
@@ -324,10 +327,17 @@ impl Store {
                 _ => None,
             })
             .collect();
+        let audits: Vec<&NewAudit> = all()
+            .filter_map(|w| match w {
+                Write::Audit(a) => Some(a),
+                _ => None,
+            })
+            .collect();
         let mut tx = self.begin_write().await?;
         rows::insert_requests(&mut tx, &reqs).await?;
         rows::insert_events(&mut tx, &events).await?;
         rows::insert_idempotency(&mut tx, &keys).await?;
+        access::insert_audits(&mut tx, &audits).await?;
         tx.commit().await?;
         Ok(sets.iter().map(|s| vec![Applied::Done; s.len()]).collect())
     }
