@@ -201,7 +201,10 @@ fn remember_key(bearer: &str, p: &Principal) {
         if cache.len() > 10_000 {
             cache.retain(|_, (_, at)| at.elapsed().as_millis() < KEY_CACHE_MS);
         }
-        cache.insert(auth::hash_secret(bearer), (p.clone(), std::time::Instant::now()));
+        cache.insert(
+            auth::hash_secret(bearer),
+            (p.clone(), std::time::Instant::now()),
+        );
     }
 }
 
