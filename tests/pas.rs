@@ -1679,51 +1679,74 @@ fn long_free_text_is_cut_with_a_warning() {
     );
 }
 
-/// The intermediary's way back: the guide's PAS response bundle (answering its referral request)
-/// becomes a 278 response that passes our guide and says the same decision; without the
+/// The intermediary's way back: the guide's PAS response bundles (approved and pended, answering
+/// its referral request) become 278 responses that pass our guide and say the same decision,
+/// with the pended line's administrative reference as the response's one REF*NT; without the
 /// request to echo, a clear error.
 #[test]
 fn cli_translates_a_pas_response_to_a_278_response() {
     let Some(dir) = pas_dir() else { return };
     let v221 = dir.join("v2.2.1");
-    let resp = v221.join("Bundle-ReferralAuthorizationResponseBundleExample.json");
     let req = v221.join("Bundle-ReferralAuthorizationBundleExample.json");
     let bin = env!("CARGO_BIN_EXE_priorauth");
-    let out = std::process::Command::new(bin)
-        .args(["translate", "--from", "pas", "--to", "x12"])
-        .arg(&resp)
-        .arg("--response-to")
-        .arg(&req)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let x12 = out.stdout;
-    let d = tx278::decode_all(&x12);
-    let Some(Message278::Response(r)) = &d.transactions[0].message else {
-        panic!("not a 278 response: {}", String::from_utf8_lossy(&x12));
-    };
-    let (want, _) = priorauth::fhir::response::decision_from_json(
-        &serde_json::from_slice(&std::fs::read(&resp).unwrap()).unwrap(),
-    );
-    let want = want.unwrap();
-    assert_eq!(r.submitter_reference, want.submitter_reference);
-    assert_eq!(r.decision.lines.len(), want.decision.lines.len());
-    for (a, b) in r.decision.lines.iter().zip(&want.decision.lines) {
-        assert_eq!(a.action, b.action);
-        assert_eq!(a.certification_number, b.certification_number);
+    for (name, status) in [
+        (
+            "Bundle-ReferralAuthorizationResponseBundleExample.json",
+            Status::Approved,
+        ),
+        (
+            "Bundle-ReferralPendingAuthorizationResponseBundleExample.json",
+            Status::Pended,
+        ),
+    ] {
+        let resp = v221.join(name);
+        let out = std::process::Command::new(bin)
+            .args(["translate", "--from", "pas", "--to", "x12"])
+            .arg(&resp)
+            .arg("--response-to")
+            .arg(&req)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let x12 = out.stdout;
+        let d = tx278::decode_all(&x12);
+        let Some(Message278::Response(r)) = &d.transactions[0].message else {
+            panic!("not a 278 response: {}", String::from_utf8_lossy(&x12));
+        };
+        let (want, _) = priorauth::fhir::response::decision_from_json(
+            &serde_json::from_slice(&std::fs::read(&resp).unwrap()).unwrap(),
+        );
+        let want = want.unwrap();
+        assert_eq!(r.decision.status, status, "{name}");
+        assert_eq!(want.decision.status, status, "{name}");
+        assert_eq!(r.submitter_reference, want.submitter_reference);
+        assert_eq!(r.decision.lines.len(), want.decision.lines.len());
+        for (a, b) in r.decision.lines.iter().zip(&want.decision.lines) {
+            assert_eq!(a.action, b.action, "{name}");
+            assert_eq!(a.certification_number, b.certification_number, "{name}");
+            assert_eq!(
+                a.administrative_reference, b.administrative_reference,
+                "{name}"
+            );
+        }
+        let dir_tmp = std::env::temp_dir().join(format!("pas-resp-{}.x12", std::process::id()));
+        std::fs::write(&dir_tmp, &x12).unwrap();
+        let v = std::process::Command::new(bin)
+            .arg("validate")
+            .arg(&dir_tmp)
+            .output()
+            .unwrap();
+        assert!(
+            v.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&v.stdout)
+        );
     }
-    let dir_tmp = std::env::temp_dir().join(format!("pas-resp-{}.x12", std::process::id()));
-    std::fs::write(&dir_tmp, &x12).unwrap();
-    let v = std::process::Command::new(bin)
-        .arg("validate")
-        .arg(&dir_tmp)
-        .output()
-        .unwrap();
-    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    let resp = v221.join("Bundle-ReferralAuthorizationResponseBundleExample.json");
     let no_req = std::process::Command::new(bin)
         .args(["translate", "--from", "pas", "--to", "x12"])
         .arg(&resp)

@@ -461,7 +461,7 @@ pub fn event(response: bool) -> impl Strategy<Value = PatientEvent> {
         proptest::collection::vec(trace(TraceType::Current), 0..=2),
         review(),
         proptest::collection::vec(
-            (codes(&["BB", "1J", "EJ"]), text(), opt(text())).prop_map(
+            (codes(&["BB", "NT", "1J", "EJ"]), text(), opt(text())).prop_map(
                 |(qualifier, value, description)| Reference {
                     qualifier,
                     value,
@@ -537,7 +537,7 @@ pub fn line(response: bool) -> impl Strategy<Value = ServiceLine> {
         proptest::collection::vec(trace(TraceType::Current), 0..=1),
         opt(review()),
         proptest::collection::vec(
-            (codes(&["BB", "1J"]), text(), opt(text())).prop_map(
+            (codes(&["BB", "NT", "1J"]), text(), opt(text())).prop_map(
                 |(qualifier, value, description)| Reference {
                     qualifier,
                     value,
@@ -832,6 +832,15 @@ pub fn response() -> impl Strategy<Value = AuthorizationResponse> {
                 if let Some(q) = &mut r.requester {
                     q.address = None;
                     q.contacts.clear();
+                }
+                // A response's REF*NT is the UMO's administrative reference number, so the
+                // request's previous-review REF*NT is not echoed.
+                let not_nt = |x: &Reference| x.qualifier.as_str() != "NT";
+                if let Some(e) = &mut r.event {
+                    e.references.retain(not_nt);
+                }
+                for l in &mut r.services {
+                    l.references.retain(not_nt);
                 }
                 r.created_date = Some(date);
                 r.created_time = Some(Time::parse("1045").unwrap());

@@ -38,6 +38,19 @@ fn refs(w: &mut Writer, refs: &[Reference]) {
     }
 }
 
+/// The 2000E/2000F REFs of a response: the request's previous review authorization number
+/// (REF*BB) echoed, then the UMO's administrative reference number (REF*NT). In a response,
+/// REF*NT is the number the UMO assigned (the TR3 allows two REFs there, one of each), so the
+/// request's previous-review REF*NT is not echoed: a reader would take it for the UMO's.
+fn response_refs(w: &mut Writer, echoed: &[Reference], admin: Option<&Text>) {
+    for r in echoed.iter().filter(|r| r.qualifier.as_str() != "NT") {
+        refs(w, std::slice::from_ref(r));
+    }
+    if let Some(a) = admin {
+        w.seg("REF").e("NT").e(a.as_str());
+    }
+}
+
 fn address(w: &mut Writer, e: &Entity) {
     if let Some(a) = &e.address {
         if !a.lines.is_empty() {
@@ -386,7 +399,8 @@ struct EventParts<'a> {
         Option<bool>,
     ),
     references: &'a [Reference],
-    admin_ref: Option<&'a Text>,
+    /// `Some` in a response (the UMO's administrative reference, if any); `None` in a request.
+    admin_ref: Option<Option<&'a Text>>,
     dates: &'a [EventDate],
     certification: Option<&'a Certification>,
     quantity: Option<&'a ServiceQuantity>,
@@ -400,9 +414,9 @@ fn event_level(w: &mut Writer, ev: Option<&PatientEvent>, p: EventParts) {
         um(w, r);
     }
     hcr(w, p.hcr.0, p.hcr.1, p.hcr.2, p.hcr.3);
-    refs(w, p.references);
-    if let Some(a) = p.admin_ref {
-        w.seg("REF").e("NT").e(a.as_str());
+    match p.admin_ref {
+        Some(admin) => response_refs(w, p.references, admin),
+        None => refs(w, p.references),
     }
     dtp(w, p.dates);
     if let Some(c) = p.certification {
@@ -632,9 +646,14 @@ fn service_level(w: &mut Writer, line: &ServiceLine, d: Option<&LineDecision>, r
             d.second_surgical_opinion,
         );
     }
-    refs(w, &line.references);
-    if let Some(a) = d.and_then(|d| d.administrative_reference.as_ref()) {
-        w.seg("REF").e("NT").e(a.as_str());
+    if response {
+        response_refs(
+            w,
+            &line.references,
+            d.and_then(|d| d.administrative_reference.as_ref()),
+        );
+    } else {
+        refs(w, &line.references);
     }
     dtp(w, &line.dates);
     if let Some(d) = d {
@@ -749,7 +768,7 @@ pub fn write_response(w: &mut Writer, r: &AuthorizationResponse, stamp: Stamp) {
                 d.second_surgical_opinion,
             ),
             references: ev.map_or(&[][..], |e| &e.references[..]),
-            admin_ref: d.administrative_reference.as_ref(),
+            admin_ref: Some(d.administrative_reference.as_ref()),
             dates: ev.map_or(&[][..], |e| &e.dates[..]),
             certification: Some(&d.certification),
             quantity: d.approved_quantity.as_ref(),
