@@ -121,6 +121,7 @@ pub fn entity(roles: &'static [&'static str]) -> impl Strategy<Value = Entity> {
                 qualifier,
                 value,
                 description,
+                system: None,
             }),
             0..=2,
         ),
@@ -171,6 +172,9 @@ pub fn entity(roles: &'static [&'static str]) -> impl Strategy<Value = Entity> {
             provider_info,
             demographics,
             relationship,
+            id_system: None,
+            stated_role: None,
+            locations: vec![],
         },
     )
 }
@@ -186,6 +190,9 @@ pub fn trace(kind: TraceType) -> impl Strategy<Value = TraceNumber> {
             reference,
             originator,
             secondary,
+            system: None,
+            originator_system: None,
+            jurisdiction: None,
         })
 }
 
@@ -317,6 +324,7 @@ pub fn attachment() -> impl Strategy<Value = Attachment> {
                 transmission,
                 control_number,
                 description,
+                document: None,
             },
         )
 }
@@ -466,6 +474,7 @@ pub fn event(response: bool) -> impl Strategy<Value = PatientEvent> {
                     qualifier,
                     value,
                     description,
+                    system: None,
                 },
             ),
             0..=2,
@@ -495,6 +504,7 @@ pub fn event(response: bool) -> impl Strategy<Value = PatientEvent> {
                             admission_source,
                             patient_status,
                             nursing_home_status,
+                            encounter_class: None,
                         }
                     },
                 )
@@ -542,6 +552,7 @@ pub fn line(response: bool) -> impl Strategy<Value = ServiceLine> {
                     qualifier,
                     value,
                     description,
+                    system: None,
                 },
             ),
             0..=1,
@@ -591,6 +602,7 @@ pub fn line(response: bool) -> impl Strategy<Value = ServiceLine> {
                 providers,
                 // PAS-only (no 278 element): left to the PAS tests.
                 change: None,
+                terms: None,
             },
         )
 }
@@ -640,6 +652,9 @@ pub fn request() -> impl Strategy<Value = AuthorizationRequest> {
                 event,
                 services,
                 revises: None,
+                submitter_reference_system: None,
+                created_utc_offset: None,
+                revises_reference: None,
             },
         )
 }
