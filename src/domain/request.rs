@@ -661,9 +661,9 @@ pub struct Document {
     /// Its identifiers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub identifiers: Vec<SystemIdentifier>,
-    /// current, superseded or entered-in-error.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<DocumentStatus>,
+    /// current (the default), superseded or entered-in-error.
+    #[serde(default)]
+    pub status: DocumentStatus,
     /// What kind of document it is (a LOINC document type, e.g. 11505-5 procedure note).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kinds: Vec<SystemCode>,
@@ -682,9 +682,10 @@ pub struct Document {
 }
 
 /// The status of a document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum DocumentStatus {
+    #[default]
     Current,
     Superseded,
     EnteredInError,

@@ -276,7 +276,8 @@ fn document(m: &Extra) -> Document {
         status: m
             .get("status")
             .and_then(Value::as_str)
-            .and_then(DocumentStatus::parse),
+            .and_then(DocumentStatus::parse)
+            .unwrap_or_default(),
         kinds: cc("type"),
         categories: cc("category"),
         date: text(m.get("date").and_then(Value::as_str)),
@@ -298,10 +299,7 @@ fn fhir_document(d: &Document, subject: Option<&Reference>) -> Value {
         let ids: Vec<Identifier> = d.identifiers.iter().map(fhir_system_identifier).collect();
         m.insert("identifier".into(), json!(ids));
     }
-    m.insert(
-        "status".into(),
-        json!(d.status.unwrap_or(DocumentStatus::Current).as_str()),
-    );
+    m.insert("status".into(), json!(d.status.as_str()));
     let cc = |v: &[SystemCode]| CodeableConcept {
         coding: v.iter().map(fhir_coding).collect(),
         ..Default::default()
@@ -1551,16 +1549,32 @@ fn push_patient_refs(e: &mut Entity, p: &Patient) {
         if member {
             continue;
         }
+        // Our own writing of a patient's member id (a dependent with one of its own).
+        if e.id.is_none()
+            && i.system.as_deref() == Some("urn:x12:NM108:MI")
+            && let Some(m) = i
+                .value
+                .as_deref()
+                .and_then(|v| MemberId::parse(v.trim()).ok())
+        {
+            e.id = Some(Identification::MemberId(m));
+            continue;
+        }
         if let Some(value) = text(i.value.as_deref()) {
+            // Our own writing of a REF: `urn:x12:REF:<qualifier>`; any other system is kept.
+            let ours = i
+                .system
+                .as_deref()
+                .and_then(|s| s.strip_prefix("urn:x12:REF:"))
+                .and_then(|q| code(Some(q)));
             e.references.push(crate::domain::Reference {
-                qualifier: Code::parse("EJ").expect("EJ"),
+                system: match ours {
+                    Some(_) => None,
+                    None => uri(i.system.as_deref()),
+                },
+                qualifier: ours.unwrap_or_else(|| Code::parse("EJ").expect("EJ")),
                 value,
                 description: None,
-                system: i
-                    .system
-                    .as_deref()
-                    .filter(|s| *s != "urn:x12:REF:EJ")
-                    .and_then(|s| uri(Some(s))),
             });
         }
     }
