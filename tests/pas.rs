@@ -1761,3 +1761,123 @@ fn cli_translates_a_pas_response_to_a_278_response() {
     assert!(!no_req.status.success());
     assert!(String::from_utf8_lossy(&no_req.stderr).contains("--response-to"));
 }
+
+/// Items asking for different kinds of review (serviceItemRequestType, UM01) keep their own
+/// through the hub and through the 278 (each 2000F has its own UM01); the event's UM01 is the
+/// first item's.
+#[test]
+fn items_keep_their_own_request_category() {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/pas/synthetic-professional-therapy-request.json");
+    let mut v = read(&p);
+    let ext = v["entry"][0]["resource"]["item"][1]["extension"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|e| {
+            e["url"]
+                .as_str()
+                .unwrap()
+                .ends_with("extension-serviceItemRequestType")
+        })
+        .unwrap();
+    ext["valueCodeableConcept"]["coding"][0]["code"] = "SC".into();
+    ext["valueCodeableConcept"]["coding"][0]["display"] = "Specialty Care Review".into();
+    let categories = |r: &AuthorizationRequest| {
+        r.services
+            .iter()
+            .map(|l| l.review.as_ref().unwrap().category)
+            .collect::<Vec<_>>()
+    };
+    let want = vec![
+        RequestCategory::HealthServicesReview,
+        RequestCategory::SpecialtyCareReview,
+    ];
+    let hub = to_hub(&v);
+    assert_eq!(
+        hub.event.review.category,
+        RequestCategory::HealthServicesReview
+    );
+    assert_eq!(categories(&hub), want);
+    let item_codes = |b: &Value| {
+        b["entry"][0]["resource"]["item"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|it| {
+                it["extension"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|e| {
+                        e["url"]
+                            .as_str()
+                            .unwrap()
+                            .ends_with("extension-serviceItemRequestType")
+                    })
+                    .unwrap()["valueCodeableConcept"]["coding"][0]["code"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect::<Vec<_>>()
+    };
+    let direct = serde_json::to_value(bundle_from_request(&hub)).unwrap();
+    assert_eq!(item_codes(&direct), ["HS", "SC"]);
+    assert_eq!(to_hub(&direct), hub);
+    let (x12, back, _) = via_x12(&hub, None);
+    let text = String::from_utf8(x12).unwrap();
+    assert!(text.contains("UM*SC*"), "{text}");
+    assert_eq!(
+        back.event.review.category,
+        RequestCategory::HealthServicesReview
+    );
+    assert_eq!(categories(&back), want);
+    let through = serde_json::to_value(bundle_from_request(&back)).unwrap();
+    assert_eq!(item_codes(&through), ["HS", "SC"]);
+}
+
+/// `translate --from pas --to x12` says what the hub keeps and the 278 cannot carry
+/// (element_not_kept warnings on stderr), and still writes the 278.
+#[test]
+fn translate_to_x12_warns_of_what_the_278_does_not_carry() {
+    let Some(dir) = pas_dir() else { return };
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_priorauth"))
+        .args(["translate", "--from", "pas", "--to", "x12"])
+        .arg(dir.join("v2.2.1/Bundle-ReferralAuthorizationBundleExample.json"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ST*278*"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for what in [
+        "BHT03 has no identifier system",
+        "offset +05:00 from UTC is not carried",
+        "the party's own entity type PR is not carried",
+        "the party's own entity type X3 is not carried",
+        "TRN has no jurisdiction",
+        "TRN has no identifier systems",
+        "REF02 has no identifier system",
+        "1 location(s) not carried",
+        "1 document(s) sent with the request are not carried",
+        "EPSDT, nursing home status or level of care and unit rate limit",
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with("warning [element_not_kept]") && l.contains(what)),
+            "{what}:\n{err}"
+        );
+    }
+    // A patient's identifier system is named, never its value.
+    assert!(!err.contains("12345678901"), "{err}");
+    let surgical = std::process::Command::new(env!("CARGO_BIN_EXE_priorauth"))
+        .args(["translate", "--from", "pas", "--to", "x12"])
+        .arg(dir.join("v2.2.1/Bundle-SurgicalRequestBundleExample.json"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&surgical.stderr);
+    assert!(
+        err.contains("CL1 has no encounter class: AMB is not carried"),
+        "{err}"
+    );
+}

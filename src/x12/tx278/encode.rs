@@ -788,7 +788,8 @@ pub fn request_not_carried(r: &AuthorizationRequest) -> Vec<Issue> {
         out.push(Issue::warning(
             "element_not_kept",
             Location {
-                loop_id: Some(loop_id.to_owned()),
+                // The header (BHT) is in no loop.
+                loop_id: (!loop_id.is_empty()).then(|| loop_id.to_owned()),
                 segment_id: Some(seg.to_owned()),
                 element,
                 ..Default::default()
@@ -798,7 +799,7 @@ pub fn request_not_carried(r: &AuthorizationRequest) -> Vec<Issue> {
     };
     if r.submitter_reference_system.is_some() {
         warn(
-            "BHT",
+            "",
             "BHT",
             Some(3),
             "BHT03 has no identifier system: the submitter reference's system (Bundle.identifier.system) is not carried".into(),
@@ -806,7 +807,7 @@ pub fn request_not_carried(r: &AuthorizationRequest) -> Vec<Issue> {
     }
     if let Some(o) = r.created_utc_offset {
         warn(
-            "BHT",
+            "",
             "BHT",
             Some(5),
             format!(
