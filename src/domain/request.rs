@@ -993,10 +993,11 @@ pub struct ServiceLine {
     /// infoCancelled). The 278 carries a cancel as UM02 = 3 only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change: Option<LineChange>,
-    /// Terms of a line that asks for a service type only (no procedure or revenue code): the
-    /// EPSDT indicator, nursing home status and level of care and unit rate limit a PAS item
-    /// may carry. With a procedure or revenue code they are part of `service` (SV1/SV2); a
-    /// 278 line without SV1/SV2 has nowhere to put them, so the 278 does not carry these.
+    /// The EPSDT indicator, nursing home status and level of care and unit rate limit a PAS
+    /// item may carry, where `service` has no element for them: all of them on a line that
+    /// asks for a service type only (no procedure or revenue code, so no SV1/SV2), the
+    /// residential status and rate beside an SV1, all of them beside an SV3. What `service`
+    /// can hold is kept there (SV111, SV120, SV206, SV209, SV210) and travels; these do not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terms: Option<ServiceTerms>,
 }

@@ -1444,6 +1444,15 @@ fn read_request(r: &mut Reader) -> Option<AuthorizationRequest> {
         if let Ok(c) = Code::parse(&role) {
             e.role = c;
         }
+        // An Organization's own type beside its care-team role, when they differ.
+        if let Some((_, Resource::Organization(o))) = r.ctx.resolve(ct.provider.as_ref()) {
+            e.stated_role = o
+                .type_
+                .iter()
+                .find_map(|t| t.code_in(sys::X12_ENTITY))
+                .filter(|g| *g != e.role.as_str())
+                .and_then(|g| code(Some(g)));
+        }
         if let Some(q) = ct.qualification.as_ref().and_then(|q| q.code_in(sys::NUCC)) {
             e.provider_info = code(Some(q)).map(|taxonomy| ProviderInfo {
                 role: Code::parse("PE").expect("PE"),
