@@ -341,6 +341,7 @@ impl Synth {
             attachments: vec![],
             message: None,
             providers,
+            terms: None,
         }
     }
 
@@ -393,6 +394,7 @@ impl Synth {
                 transmission: code("EL"),
                 control_number: Some(text(&format!("ATT{}", self.rng.digits(8)))),
                 description: None,
+                document: None,
             });
         }
         let event = PatientEvent {
@@ -401,6 +403,9 @@ impl Synth {
                 reference: text(&format!("TRC{n:010}")),
                 originator: code(&format!("9{}", self.rng.digits(9))),
                 secondary: None,
+                system: None,
+                originator_system: None,
+                jurisdiction: None,
             }],
             review: ReviewInfo {
                 category: if admission {
@@ -463,6 +468,7 @@ impl Synth {
                     admission_source: Some(code("1")),
                     patient_status: Some(code("30")),
                     nursing_home_status: None,
+                    encounter_class: None,
                 })
             } else {
                 None
@@ -504,6 +510,9 @@ impl Synth {
             dependent,
             event,
             services,
+            submitter_reference_system: None,
+            created_utc_offset: None,
+            revises_reference: None,
         }
     }
 
@@ -723,6 +732,9 @@ impl Synth {
                 reference: text(&format!("UMO{}", self.rng.digits(12))),
                 originator: code(&format!("1{}", self.rng.digits(9))),
                 secondary: None,
+                system: None,
+                originator_system: None,
+                jurisdiction: None,
             }],
             rejects,
             messages,

@@ -330,24 +330,80 @@ const fn ex(path: &'static str, value: Option<&'static str>, why: &'static str) 
 
 const SURGICAL: &str = "Bundle-SurgicalRequestBundleExample.json";
 const REFERRAL: &str = "Bundle-ReferralAuthorizationBundleExample.json";
-const NO_SERVICE_SEGMENT: &str = "EPSDT (SV111), nursing home level of care (SV120/SV210), residential status (SV209) and the unit rate limit (SV206) live in SV1/SV2, which need a procedure (SV101) or revenue code (SV201); the referral item asks for a service type (UM03 3, consultation) only, so there is no service segment to carry them (the hub follows the 278 here; with a procedure they travel, see fixtures/pas)";
-const SURGICAL_DEFECT: &str = "defect of the official example: PractitionerRole/SurgicalPractitionerRoleExample points at Practitioner/ReferralPractitionerExample and Location/ReferralLocationExample, which are not in the bundle (our validation reports both as not-found), so the care-team member has no name or identifier for an NM1 and the unreferenced Practitioner is not part of the request";
+const NO_SERVICE_SEGMENT: &str = "EPSDT (SV111), nursing home level of care (SV120/SV210), residential status (SV209) and the unit rate limit (SV206) live in SV1/SV2, which need a procedure (SV101) or revenue code (SV201); the referral item asks for a service type (UM03 3, consultation) only, so a 278 has no service segment to carry them (the hub keeps them as the line's terms; with a procedure they travel, see fixtures/pas)";
+const SURGICAL_DEFECT: &str = "defect of the official example: PractitionerRole/SurgicalPractitionerRoleExample points at Practitioner/ReferralPractitionerExample and Location/ReferralLocationExample, which are not in the bundle (our validation reports both as not-found), so the care-team member has no name or identifier for an NM1, and the unreferenced Practitioner and Location are not part of the request";
 
+/// Lost on both paths: only what a defect of an official example makes unreachable.
 const EXCLUDED: &[Exclusion] = &[
+    Exclusion {
+        path: "Claim.careTeam",
+        value: None,
+        file: Some(SURGICAL),
+        why: SURGICAL_DEFECT,
+    },
+    Exclusion {
+        path: "Claim.item.careTeamSequence",
+        value: None,
+        file: Some(SURGICAL),
+        why: SURGICAL_DEFECT,
+    },
+    Exclusion {
+        path: "PractitionerRole.",
+        value: None,
+        file: Some(SURGICAL),
+        why: SURGICAL_DEFECT,
+    },
+    Exclusion {
+        path: "Practitioner.",
+        value: None,
+        file: Some(SURGICAL),
+        why: SURGICAL_DEFECT,
+    },
+    Exclusion {
+        path: "Location.",
+        value: None,
+        file: Some(SURGICAL),
+        why: SURGICAL_DEFECT,
+    },
+];
+
+/// Lost only through X12: the hub keeps each of these, the 278 has no element for it (and
+/// `translate --from pas --to x12` warns with `element_not_kept`).
+const EXCLUDED_X12: &[Exclusion] = &[
+    ex(
+        "Patient.gender",
+        None,
+        "X12 carries a gender only in a DMG beside a birth date (DMG02 is required); these examples have no birthDate, which PAS requires",
+    ),
+    ex(
+        "Claim.supportingInfo.extension(http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-documentInformation).extension(description)",
+        None,
+        "PWK07 holds 80 characters: the translation warns and the 278 carries the first 80",
+    ),
+    ex(
+        "Claim.related.",
+        None,
+        "the 278 has no element for the prior request of an update (a revision names the prior authorization by REF*BB / REF*NT); the hub keeps its trace number and the prior Claim's fullUrl",
+    ),
+    ex(
+        "Claim.item.extension(http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-infoChanged)",
+        None,
+        "the 278 has no per-line change mark; the hub keeps it",
+    ),
+    ex(
+        "Claim.item.modifierExtension(http://hl7.org/fhir/us/davinci-pas/StructureDefinition/modifierextension-infoCancelled)",
+        None,
+        "the 278 carries a cancelled line as UM02 = 3 only; the hub keeps the mark",
+    ),
     ex(
         "Bundle.identifier.system",
         None,
-        "BHT03 has no system: the value is kept, written back as urn:x12:BHT03",
+        "BHT03 has no system: the value travels, written back as urn:x12:BHT03",
     ),
     ex(
         "Bundle.timestamp",
         None,
-        "BHT04/05 carry date and time without a time zone: the clock time is kept and written back as UTC (a documented loss of the offset)",
-    ),
-    ex(
-        "Claim.related.claim.reference",
-        Some("Claim"),
-        "the hub keeps the prior Claim's identifier (its 2000E trace number), so the update names the prior Claim by identifier; the prior Claim resource itself is not part of the request",
+        "BHT04/05 carry date and time without a time zone: the clock time travels and is written back as UTC",
     ),
     ex(
         "Coverage.identifier.system",
@@ -355,14 +411,29 @@ const EXCLUDED: &[Exclusion] = &[
         "the member id travels as 2010C NM109 (qualifier MI), which has no system; written back as urn:x12:NM108:MI",
     ),
     ex(
+        "Patient.identifier.system",
+        None,
+        "a patient identifier other than the member id travels as REF*EJ, which has no system (the member id as NM109, likewise)",
+    ),
+    ex(
+        "Claim.identifier.system",
+        None,
+        "TRN has no system: the trace number's value (TRN02) and originator (TRN03) travel, written back as urn:trnorg:<TRN03>",
+    ),
+    ex(
+        "Claim.identifier.assigner.identifier.system",
+        None,
+        "TRN03 carries the assigner's identifier value, not its system",
+    ),
+    ex(
         "Claim.identifier.extension(http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-identifierJurisdiction)",
         None,
-        "TRN has no jurisdiction (TRN04, the sub-department, is kept)",
+        "TRN has no jurisdiction (TRN04, the sub-department, travels)",
     ),
     ex(
         "Claim.item.extension(http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-itemTraceNumber).valueIdentifier.system",
         None,
-        "2000F TRN has no system: value and originator are kept",
+        "2000F TRN has no system: value and originator travel",
     ),
     Exclusion {
         path: "Claim.item.extension(http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-epsdtIndicator)",
@@ -383,16 +454,6 @@ const EXCLUDED: &[Exclusion] = &[
         why: NO_SERVICE_SEGMENT,
     },
     ex(
-        "Claim.identifier.system",
-        None,
-        "TRN has no system: the trace number's value (TRN02) and originator (TRN03) are kept, written back as urn:trnorg:<TRN03>",
-    ),
-    ex(
-        "Claim.identifier.assigner.identifier.system",
-        None,
-        "TRN03 keeps the assigner's identifier value, not its system",
-    ),
-    ex(
         "Organization.type.coding.code",
         Some("PR"),
         "the insurer is the 2010A UMO, whose NM101 is X3 in the 278; PR has no place there",
@@ -400,12 +461,7 @@ const EXCLUDED: &[Exclusion] = &[
     ex(
         "Organization.type.coding.code",
         Some("X3"),
-        "the requester is 2010B, whose NM101 is 1P or FA; the example's X3 (a UMO) is replaced by 1P with a warning",
-    ),
-    ex(
-        "Patient.identifier.system",
-        None,
-        "a patient identifier other than the member id travels as REF*EJ, which has no system",
+        "the requester is 2010B, whose NM101 is 1P or FA; the example's X3 (a UMO) travels as 1P",
     ),
     ex(
         "Claim.supportingInfo.valueReference.reference",
@@ -431,60 +487,6 @@ const EXCLUDED: &[Exclusion] = &[
         "Encounter.class.code",
         None,
         "CL1 has no encounter class; written back as IMP",
-    ),
-    Exclusion {
-        path: "Claim.careTeam",
-        value: None,
-        file: Some(SURGICAL),
-        why: SURGICAL_DEFECT,
-    },
-    Exclusion {
-        path: "Claim.item.careTeamSequence",
-        value: None,
-        file: Some(SURGICAL),
-        why: SURGICAL_DEFECT,
-    },
-    Exclusion {
-        path: "PractitionerRole.",
-        value: None,
-        file: Some(SURGICAL),
-        why: SURGICAL_DEFECT,
-    },
-    Exclusion {
-        path: "Practitioner.",
-        value: None,
-        file: Some(SURGICAL),
-        why: SURGICAL_DEFECT,
-    },
-];
-
-/// Lost only through X12: a Claim Update's link to the prior Claim and its per-item change
-/// marks have no 278 element (the hub keeps them).
-const EXCLUDED_X12: &[Exclusion] = &[
-    ex(
-        "Patient.gender",
-        None,
-        "X12 carries a gender only in a DMG beside a birth date (DMG02 is required); these examples have no birthDate, which PAS requires",
-    ),
-    ex(
-        "Claim.supportingInfo.extension(http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-documentInformation).extension(description)",
-        None,
-        "PWK07 holds 80 characters: the translation warns and the 278 carries the first 80",
-    ),
-    ex(
-        "Claim.related.",
-        None,
-        "the 278 has no element for the prior request of an update (a revision names the prior authorization by REF*BB / REF*NT); the hub keeps it",
-    ),
-    ex(
-        "Claim.item.extension(http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-infoChanged)",
-        None,
-        "the 278 has no per-line change mark; the hub keeps it",
-    ),
-    ex(
-        "Claim.item.modifierExtension(http://hl7.org/fhir/us/davinci-pas/StructureDefinition/modifierextension-infoCancelled)",
-        None,
-        "the 278 carries a cancelled line as UM02 = 3 only; the hub keeps the mark",
     ),
 ];
 
@@ -1499,11 +1501,37 @@ fn claim_update_reaches_the_hub_and_the_278() {
         back.services[1].review.as_ref().unwrap().certification_type,
         CertificationType::Cancel
     );
-    // Written back, the update names its prior Claim and marks its items.
+    // Written back, the update points at its prior Claim, carried beside it under its
+    // fullUrl with the prior request's identifier, and marks its items.
+    assert_eq!(
+        hub.revises_reference.as_ref().map(Text::as_str),
+        Some("http://example.org/fhir/Claim/SyntheticPTPrior")
+    );
     let out = serde_json::to_value(bundle_from_request(&hub)).unwrap();
     let claim = &out["entry"][0]["resource"];
+    let prior_url = claim["related"][0]["claim"]["reference"].as_str().unwrap();
+    assert_eq!(prior_url, "http://example.org/fhir/Claim/SyntheticPTPrior");
+    let prior_entry = out["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["fullUrl"] == prior_url)
+        .expect("the prior Claim is in the bundle");
     assert_eq!(
-        claim["related"][0]["claim"]["identifier"]["value"],
+        prior_entry["resource"]["identifier"][0]["value"],
+        "SYN-0001"
+    );
+    let errors: Vec<FhirIssue> = validate_bundle(&out)
+        .into_iter()
+        .filter(FhirIssue::is_error)
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // Named by its trace number only (as from X12), the prior request is an identifier.
+    let mut by_id = hub.clone();
+    by_id.revises_reference = None;
+    let out2 = serde_json::to_value(bundle_from_request(&by_id)).unwrap();
+    assert_eq!(
+        out2["entry"][0]["resource"]["related"][0]["claim"]["identifier"]["value"],
         "SYN-0001"
     );
     assert_eq!(
@@ -1583,6 +1611,7 @@ fn inquiry_finds_the_request_and_answers_in_parameters() {
             qualifier: Code::parse("BB").unwrap(),
             value: Text::parse("AUTH0001").unwrap(),
             description: None,
+            system: None,
         });
     assert!(q.matches(&referral, Some(&resp)));
     assert!(!q.matches(&referral, None));
@@ -1754,4 +1783,124 @@ fn cli_translates_a_pas_response_to_a_278_response() {
         .unwrap();
     assert!(!no_req.status.success());
     assert!(String::from_utf8_lossy(&no_req.stderr).contains("--response-to"));
+}
+
+/// Items asking for different kinds of review (serviceItemRequestType, UM01) keep their own
+/// through the hub and through the 278 (each 2000F has its own UM01); the event's UM01 is the
+/// first item's.
+#[test]
+fn items_keep_their_own_request_category() {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/pas/synthetic-professional-therapy-request.json");
+    let mut v = read(&p);
+    let ext = v["entry"][0]["resource"]["item"][1]["extension"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|e| {
+            e["url"]
+                .as_str()
+                .unwrap()
+                .ends_with("extension-serviceItemRequestType")
+        })
+        .unwrap();
+    ext["valueCodeableConcept"]["coding"][0]["code"] = "SC".into();
+    ext["valueCodeableConcept"]["coding"][0]["display"] = "Specialty Care Review".into();
+    let categories = |r: &AuthorizationRequest| {
+        r.services
+            .iter()
+            .map(|l| l.review.as_ref().unwrap().category)
+            .collect::<Vec<_>>()
+    };
+    let want = vec![
+        RequestCategory::HealthServicesReview,
+        RequestCategory::SpecialtyCareReview,
+    ];
+    let hub = to_hub(&v);
+    assert_eq!(
+        hub.event.review.category,
+        RequestCategory::HealthServicesReview
+    );
+    assert_eq!(categories(&hub), want);
+    let item_codes = |b: &Value| {
+        b["entry"][0]["resource"]["item"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|it| {
+                it["extension"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|e| {
+                        e["url"]
+                            .as_str()
+                            .unwrap()
+                            .ends_with("extension-serviceItemRequestType")
+                    })
+                    .unwrap()["valueCodeableConcept"]["coding"][0]["code"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect::<Vec<_>>()
+    };
+    let direct = serde_json::to_value(bundle_from_request(&hub)).unwrap();
+    assert_eq!(item_codes(&direct), ["HS", "SC"]);
+    assert_eq!(to_hub(&direct), hub);
+    let (x12, back, _) = via_x12(&hub, None);
+    let text = String::from_utf8(x12).unwrap();
+    assert!(text.contains("UM*SC*"), "{text}");
+    assert_eq!(
+        back.event.review.category,
+        RequestCategory::HealthServicesReview
+    );
+    assert_eq!(categories(&back), want);
+    let through = serde_json::to_value(bundle_from_request(&back)).unwrap();
+    assert_eq!(item_codes(&through), ["HS", "SC"]);
+}
+
+/// `translate --from pas --to x12` says what the hub keeps and the 278 cannot carry
+/// (element_not_kept warnings on stderr), and still writes the 278.
+#[test]
+fn translate_to_x12_warns_of_what_the_278_does_not_carry() {
+    let Some(dir) = pas_dir() else { return };
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_priorauth"))
+        .args(["translate", "--from", "pas", "--to", "x12"])
+        .arg(dir.join("v2.2.1/Bundle-ReferralAuthorizationBundleExample.json"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ST*278*"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for what in [
+        "BHT03 has no identifier system",
+        "offset +05:00 from UTC is not carried",
+        "the party's own entity type PR is not carried",
+        "the party's own entity type X3 is not carried",
+        "TRN has no jurisdiction",
+        "TRN has no identifier systems",
+        "REF02 has no identifier system",
+        "1 location(s) not carried",
+        "1 document(s) sent with the request are not carried",
+        "EPSDT, nursing home status or level of care and unit rate limit",
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with("warning [element_not_kept]") && l.contains(what)),
+            "{what}:\n{err}"
+        );
+    }
+    // A patient's identifier system is named, never its value.
+    assert!(!err.contains("12345678901"), "{err}");
+    let surgical = std::process::Command::new(env!("CARGO_BIN_EXE_priorauth"))
+        .args(["translate", "--from", "pas", "--to", "x12"])
+        .arg(dir.join("v2.2.1/Bundle-SurgicalRequestBundleExample.json"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&surgical.stderr);
+    assert!(
+        err.contains("CL1 has no encounter class: AMB is not carried"),
+        "{err}"
+    );
 }

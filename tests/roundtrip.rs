@@ -1,4 +1,5 @@
-//! Property tests: domain -> 278 -> domain is the identity on everything X12 carries.
+//! Property tests: domain -> 278 -> domain is the identity on everything X12 carries, and the
+//! encoder names everything else (`request_not_carried`).
 
 mod common;
 
@@ -8,7 +9,9 @@ use proptest::strategy::ValueTree;
 
 use priorauth::domain::*;
 use priorauth::x12::Severity;
-use priorauth::x12::tx278::{Message278, decode_all, encode_requests, encode_responses};
+use priorauth::x12::tx278::{
+    Message278, decode_all, encode_requests, encode_responses, request_not_carried,
+};
 use priorauth::x12::writer::{EnvelopeSettings, MemoryControlNumbers, Stamp};
 
 fn stamp() -> Stamp {
@@ -23,7 +26,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn request_survives_x12(reqs in proptest::collection::vec(request(), 1..=3)) {
+    fn request_survives_x12(reqs in proptest::collection::vec(hub_request(), 1..=3)) {
         let controls = MemoryControlNumbers::new();
         let x12 = encode_requests(&reqs, &EnvelopeSettings::default(), &controls, stamp()).unwrap();
         let decoded = decode_all(&x12);
@@ -32,14 +35,21 @@ proptest! {
         prop_assert_eq!(decoded.transactions.len(), reqs.len());
         for (t, r) in decoded.transactions.iter().zip(&reqs) {
             match &t.message {
-                Some(Message278::Request(got)) => prop_assert_eq!(got.as_ref(), r, "{}", String::from_utf8_lossy(&x12)),
+                Some(Message278::Request(got)) => {
+                    let carried = x12_projection(r);
+                    prop_assert_eq!(got.as_ref(), &carried, "{}", String::from_utf8_lossy(&x12));
+                    // What the 278 leaves out is reported, and only that.
+                    let lost = request_not_carried(r);
+                    prop_assert_eq!(lost.is_empty(), &carried == r, "{:#?}", lost);
+                    prop_assert!(lost.iter().all(|i| i.code == "element_not_kept" && !i.is_error()));
+                }
                 other => prop_assert!(false, "expected a request, got {other:?}"),
             }
         }
     }
 
     #[test]
-    fn request_survives_json(r in request()) {
+    fn request_survives_json(r in hub_request()) {
         let json = serde_json::to_string(&r).unwrap();
         let back: AuthorizationRequest = serde_json::from_str(&json).unwrap();
         prop_assert_eq!(back, r);
@@ -69,6 +79,9 @@ fn response_matches_its_request() {
         reference: Text::parse("TRACE-1").unwrap(),
         originator: Code::parse("9123456789").unwrap(),
         secondary: None,
+        system: None,
+        originator_system: None,
+        jurisdiction: None,
     }];
     let decision = Decision {
         status: Status::Approved,

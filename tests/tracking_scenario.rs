@@ -264,6 +264,7 @@ fn scenario(db: String) {
         qualifier: Code::parse("BB").unwrap(),
         value: Text::parse("AUTH778899").unwrap(),
         description: None,
+        system: None,
     });
     let rf = cli.file(
         "renewal.json",

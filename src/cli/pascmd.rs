@@ -140,6 +140,9 @@ fn pas_to_x12(
         print_outcome(&issues)?;
         return Ok(ExitCode::FAILURE);
     };
+    // What the hub holds and a 278 has no room for is said, never dropped silently.
+    let lost = tx278::request_not_carried(&req);
+    super::x12cmd::print_issues(&lost.iter().collect::<Vec<_>>());
     let mut settings = super::x12cmd::envelope_settings(env)?;
     if let Some(t) = Transmission::of(&b) {
         t.apply_to(&mut settings);

@@ -118,6 +118,12 @@ pub fn translate(
         (Format::Json, Format::X12) => {
             let data = input.read_all()?;
             let requests = requests_from_json(&data)?;
+            // What the hub holds and a 278 has no room for is said, never dropped silently.
+            let lost: Vec<Issue> = requests
+                .iter()
+                .flat_map(tx278::request_not_carried)
+                .collect();
+            print_issues(&lost.iter().collect::<Vec<_>>());
             let settings = envelope_settings(env)?;
             let controls =
                 MemoryControlNumbers::starting_after(env.control_number.saturating_sub(1));

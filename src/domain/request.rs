@@ -17,12 +17,20 @@ pub struct AuthorizationRequest {
     pub purpose: Purpose,
     /// BHT03: the submitter's reference for this request, echoed in the response.
     pub submitter_reference: Text,
+    /// The namespace the submitter's reference belongs to (PAS `Bundle.identifier.system`, a
+    /// URI). BHT03 has none, so the 278 does not carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitter_reference_system: Option<Text>,
     /// BHT04: when the request was created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_date: Option<Date>,
     /// BHT05: the time it was created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_time: Option<Time>,
+    /// The offset from UTC of the creation date and time (PAS `Bundle.timestamp`, e.g.
+    /// `+05:00`); absent means UTC. BHT04/BHT05 carry no time zone, so the 278 does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_utc_offset: Option<UtcOffset>,
     /// BHT06: transaction type code (e.g. RU medical services reservation, 18 / 19 in responses).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transaction_type: Option<Code>,
@@ -45,6 +53,80 @@ pub struct AuthorizationRequest {
     /// revision names the prior authorization by REF*BB / REF*NT), so X12 does not carry it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revises: Option<TraceNumber>,
+    /// Where the prior request of an update is found: the fullUrl of the prior Claim a PAS
+    /// Claim Update carries beside it (`Claim.related.claim.reference`; the guide has the
+    /// prior Claim included). Absent when the update names the prior request by its trace
+    /// number only. The 278 does not carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revises_reference: Option<Text>,
+}
+
+/// An offset from UTC, `+hh:mm` or `-hh:mm` (at most 14 hours, as ISO 8601 and FHIR allow).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UtcOffset {
+    minutes: i16,
+}
+
+impl UtcOffset {
+    /// `+hh:mm` or `-hh:mm`.
+    pub fn parse(s: &str) -> Result<UtcOffset, ValueError> {
+        let bad = |why: &str| ValueError::new("UTC offset", s, why);
+        let b = s.as_bytes();
+        if b.len() != 6
+            || !matches!(b[0], b'+' | b'-')
+            || b[3] != b':'
+            || ![b[1], b[2], b[4], b[5]].iter().all(u8::is_ascii_digit)
+        {
+            return Err(bad("an offset is +hh:mm or -hh:mm"));
+        }
+        let hh = i16::from(b[1] - b'0') * 10 + i16::from(b[2] - b'0');
+        let mm = i16::from(b[4] - b'0') * 10 + i16::from(b[5] - b'0');
+        if mm > 59 || hh * 60 + mm > 14 * 60 {
+            return Err(bad("an offset is at most 14:00 and minutes are 00 to 59"));
+        }
+        let minutes = hh * 60 + mm;
+        Ok(UtcOffset {
+            minutes: if b[0] == b'-' { -minutes } else { minutes },
+        })
+    }
+    /// The offset in minutes east of UTC.
+    pub fn minutes(&self) -> i16 {
+        self.minutes
+    }
+}
+
+impl std::fmt::Display for UtcOffset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sign = if self.minutes < 0 { '-' } else { '+' };
+        let m = self.minutes.unsigned_abs();
+        write!(f, "{sign}{:02}:{:02}", m / 60, m % 60)
+    }
+}
+
+impl Serialize for UtcOffset {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for UtcOffset {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        UtcOffset::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for UtcOffset {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "UtcOffset".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[+-][0-9]{2}:[0-5][0-9]$",
+            "description": "offset from UTC, +hh:mm or -hh:mm"
+        })
+    }
 }
 
 fn default_purpose() -> Purpose {
@@ -110,6 +192,67 @@ pub struct Entity {
     /// INS: the relationship to the subscriber (INS02), for subscriber and dependent loops.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relationship: Option<Relationship>,
+    /// The namespace of `id` (a FHIR `Identifier.system`: the member id's issuing system on a
+    /// Coverage, say) when it is not the one the qualifier implies. NM108/NM109 have no
+    /// system, so the 278 does not carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_system: Option<Text>,
+    /// The entity identifier code the party gives itself (PAS `Organization.type`) when it
+    /// differs from `role`, the NM101 of the loop it is in: PR (payer) on an insurer, whose
+    /// 2010A NM101 is X3; X3 on a requester, whose 2010B NM101 is 1P or FA. The 278 writes
+    /// the loop's code only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stated_role: Option<Code>,
+    /// Where a provider practises (PAS `PractitionerRole.location`). A 278 request has no loop
+    /// for a provider's separate service locations, so it does not carry them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locations: Vec<Site>,
+}
+
+/// A place where services are provided (PAS Location).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Site {
+    /// The place's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Text>,
+    /// Its identifiers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identifiers: Vec<SystemIdentifier>,
+    /// Whether it is active, suspended or inactive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Code>,
+    /// What kind of place it is (e.g. a v3 RoleCode such as HOSP).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<SystemCode>,
+    /// Its address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+    /// Its phone, fax, e-mail or URL (qualifiers as in PER: TE, FX, EM, UR).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub numbers: Vec<ContactNumber>,
+}
+
+/// An identifier with the namespace it belongs to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SystemIdentifier {
+    /// The namespace (a URI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<Text>,
+    /// The identifier.
+    pub value: Text,
+}
+
+/// A code from a named code system (LOINC, a US Core category, a v3 code...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SystemCode {
+    /// The code system (a URI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<Text>,
+    /// The code as the system writes it (LOINC codes have a dash, `11505-5`).
+    pub code: Text,
 }
 
 impl Entity {
@@ -129,6 +272,9 @@ impl Entity {
             provider_info: None,
             demographics: None,
             relationship: None,
+            id_system: None,
+            stated_role: None,
+            locations: vec![],
         })
     }
 }
@@ -173,6 +319,10 @@ pub struct Reference {
     /// REF03 (description), rarely used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<Text>,
+    /// The namespace of the number (a FHIR `Identifier.system`, e.g. the issuer of a
+    /// patient's record number). REF has none, so the 278 does not carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<Text>,
 }
 
 /// N3/N4.
@@ -271,6 +421,19 @@ pub struct TraceNumber {
     /// TRN04: a second reference (department, division).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secondary: Option<Text>,
+    /// The namespace of the trace number (PAS `Claim.identifier.system` or the
+    /// itemTraceNumber's system) when it is not `urn:trnorg:<TRN03>`. TRN has no system, so
+    /// the 278 does not carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<Text>,
+    /// The namespace of the originator's identifier (PAS
+    /// `identifier.assigner.identifier.system`); TRN03 keeps the value only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub originator_system: Option<Text>,
+    /// The state (USPS code) whose jurisdiction the number belongs to (PAS
+    /// identifierJurisdiction). The 278 does not carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jurisdiction: Option<Code>,
 }
 
 /// UM: what kind of review is asked for.
@@ -439,6 +602,11 @@ pub struct InstitutionalInfo {
     /// CL104: nursing home residential status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nursing_home_status: Option<Code>,
+    /// The class of the encounter (v3 ActCode: IMP inpatient, AMB ambulatory, EMER
+    /// emergency, HH home health...; PAS `Encounter.class`). CL1 has no element for it, so the
+    /// 278 does not carry it; a PAS encounter without one is written as IMP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encounter_class: Option<Code>,
 }
 
 impl InstitutionalInfo {
@@ -478,6 +646,85 @@ pub struct Attachment {
     /// PWK07: description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<Text>,
+    /// The document itself, when it travels with the request (PAS
+    /// `supportingInfo.valueReference` to a DocumentReference). A 278 names a document by
+    /// its control number only (the document goes in a 275 or another channel), so the 278
+    /// does not carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<Document>,
+}
+
+/// A clinical document sent with a request (PAS DocumentReference).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Document {
+    /// Its identifiers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identifiers: Vec<SystemIdentifier>,
+    /// current (the default), superseded or entered-in-error.
+    #[serde(default)]
+    pub status: DocumentStatus,
+    /// What kind of document it is (a LOINC document type, e.g. 11505-5 procedure note).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<SystemCode>,
+    /// Its categories (e.g. US Core clinical-note).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<SystemCode>,
+    /// When it was written (an instant as given, e.g. `2024-03-01T10:00:00Z`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<Text>,
+    /// The period of care it covers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<DateOrRange>,
+    /// Its content: the data itself or where to fetch it, in one or more forms.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub content: Vec<DocumentContent>,
+}
+
+/// The status of a document.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DocumentStatus {
+    #[default]
+    Current,
+    Superseded,
+    EnteredInError,
+}
+
+impl DocumentStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DocumentStatus::Current => "current",
+            DocumentStatus::Superseded => "superseded",
+            DocumentStatus::EnteredInError => "entered-in-error",
+        }
+    }
+    pub fn parse(s: &str) -> Option<DocumentStatus> {
+        Some(match s {
+            "current" => DocumentStatus::Current,
+            "superseded" => DocumentStatus::Superseded,
+            "entered-in-error" => DocumentStatus::EnteredInError,
+            _ => return None,
+        })
+    }
+}
+
+/// One form of a document's content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentContent {
+    /// The media type (`application/pdf`, `text/plain`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<Text>,
+    /// The data, base64-encoded as it was received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    /// Where the data can be fetched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The format or template the content follows (e.g. an IHE format code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<SystemCode>,
 }
 
 /// 2000E: the patient event.
@@ -746,6 +993,41 @@ pub struct ServiceLine {
     /// infoCancelled). The 278 carries a cancel as UM02 = 3 only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change: Option<LineChange>,
+    /// The EPSDT indicator, nursing home status and level of care and unit rate limit a PAS
+    /// item may carry, where `service` has no element for them: all of them on a line that
+    /// asks for a service type only (no procedure or revenue code, so no SV1/SV2), the
+    /// residential status and rate beside an SV1, all of them beside an SV3. What `service`
+    /// can hold is kept there (SV111, SV120, SV206, SV209, SV210) and travels; these do not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terms: Option<ServiceTerms>,
+}
+
+/// What SV1/SV2 would say about a service beside its code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceTerms {
+    /// EPSDT (early and periodic screening) involvement (SV111).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epsdt: Option<bool>,
+    /// Nursing home residential status (X12 1345, SV209).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nursing_home_residential_status: Option<Code>,
+    /// Nursing home level of care (X12 1337, SV120 / SV210).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nursing_home_level_of_care: Option<Code>,
+    /// Unit rate limit (SV206).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Decimal>,
+}
+
+impl ServiceTerms {
+    /// Whether nothing is given.
+    pub fn is_empty(&self) -> bool {
+        self.epsdt.is_none()
+            && self.nursing_home_residential_status.is_none()
+            && self.nursing_home_level_of_care.is_none()
+            && self.rate.is_none()
+    }
 }
 
 /// What an update does to a service line.

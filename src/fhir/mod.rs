@@ -125,6 +125,7 @@ pub mod system {
     pub const DIAGNOSIS_TYPE: &str = "http://terminology.hl7.org/CodeSystem/ex-diagnosistype";
     pub const ADJUDICATION: &str = "http://terminology.hl7.org/CodeSystem/adjudication";
     pub const UCUM: &str = "http://unitsofmeasure.org";
+    pub const USPS: &str = "https://www.usps.com/";
 }
 
 /// The largest body we read (PAS bundles are kilobytes; this leaves room for attachments).

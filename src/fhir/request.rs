@@ -105,6 +105,262 @@ pub(crate) fn code(s: Option<&str>) -> Option<Code> {
     Code::parse(s?.trim()).ok()
 }
 
+/// A URI (an identifier or code system) kept whole: one that does not fit `Text` is not cut.
+pub(crate) fn uri(s: Option<&str>) -> Option<Text> {
+    Text::parse(s?).ok()
+}
+
+/// The offset of a FHIR dateTime or instant (`...+05:00`); `Z` or none is UTC (`None`).
+fn fhir_offset(s: &str) -> Option<UtcOffset> {
+    if s.len() <= 19 || s.ends_with('Z') {
+        return None;
+    }
+    UtcOffset::parse(s.get(s.len() - 6..)?).ok()
+}
+
+fn system_code(c: &Coding) -> Option<SystemCode> {
+    Some(SystemCode {
+        system: uri(c.system.as_deref()),
+        code: text(c.code.as_deref())?,
+    })
+}
+
+fn fhir_coding(c: &SystemCode) -> Coding {
+    Coding {
+        system: c.system.as_ref().map(|s| s.to_string()),
+        code: Some(c.code.to_string()),
+        ..Default::default()
+    }
+}
+
+fn system_identifier(i: &Identifier) -> Option<SystemIdentifier> {
+    Some(SystemIdentifier {
+        system: uri(i.system.as_deref()),
+        value: text(i.value.as_deref())?,
+    })
+}
+
+fn fhir_system_identifier(i: &SystemIdentifier) -> Identifier {
+    Identifier {
+        system: i.system.as_ref().map(|s| s.to_string()),
+        value: Some(i.value.to_string()),
+        ..Default::default()
+    }
+}
+
+/// A JSON member of a resource read as one of our typed datatypes.
+fn member<T: serde::de::DeserializeOwned>(m: &Extra, key: &str) -> Option<T> {
+    serde_json::from_value(m.get(key)?.clone()).ok()
+}
+
+fn members<T: serde::de::DeserializeOwned>(m: &Extra, key: &str) -> Vec<T> {
+    member::<Vec<T>>(m, key).unwrap_or_default()
+}
+
+/// A Location as a service site.
+fn site(m: &Extra) -> Site {
+    let kinds: Vec<CodeableConcept> = members(m, "type");
+    let telecom: Vec<ContactPoint> = members(m, "telecom");
+    Site {
+        name: text(m.get("name").and_then(Value::as_str)),
+        identifiers: members::<Identifier>(m, "identifier")
+            .iter()
+            .filter_map(system_identifier)
+            .collect(),
+        status: code(m.get("status").and_then(Value::as_str)),
+        kinds: kinds
+            .iter()
+            .flat_map(|c| c.coding.iter())
+            .filter_map(system_code)
+            .collect(),
+        address: member::<super::types::Address>(m, "address")
+            .as_ref()
+            .and_then(address),
+        numbers: telecom
+            .iter()
+            .filter_map(|t| {
+                Some(ContactNumber {
+                    qualifier: Code::parse(telecom_qualifier(t.system.as_deref())).ok()?,
+                    number: text(t.value.as_deref())?,
+                })
+            })
+            .collect(),
+    }
+}
+
+fn fhir_site(s: &Site) -> Value {
+    let mut m = Extra::new();
+    m.insert("resourceType".into(), json!("Location"));
+    m.insert("meta".into(), profile("profile-location"));
+    if !s.identifiers.is_empty() {
+        let ids: Vec<Identifier> = s.identifiers.iter().map(fhir_system_identifier).collect();
+        m.insert("identifier".into(), json!(ids));
+    }
+    if let Some(st) = &s.status {
+        m.insert("status".into(), json!(st.as_str()));
+    }
+    if let Some(n) = &s.name {
+        m.insert("name".into(), json!(n.as_str()));
+    }
+    if !s.kinds.is_empty() {
+        let cc: Vec<CodeableConcept> = s
+            .kinds
+            .iter()
+            .map(|k| CodeableConcept {
+                coding: vec![fhir_coding(k)],
+                ..Default::default()
+            })
+            .collect();
+        m.insert("type".into(), json!(cc));
+    }
+    if !s.numbers.is_empty() {
+        let t: Vec<ContactPoint> = s
+            .numbers
+            .iter()
+            .map(|n| ContactPoint {
+                system: Some(telecom_system(n.qualifier.as_str()).to_owned()),
+                value: Some(n.number.to_string()),
+                ..Default::default()
+            })
+            .collect();
+        m.insert("telecom".into(), json!(t));
+    }
+    if let Some(a) = &s.address {
+        m.insert("address".into(), json!(fhir_address(a)));
+    }
+    Value::Object(m)
+}
+
+/// A DocumentReference as a document.
+fn document(m: &Extra) -> Document {
+    let cc = |key: &str| -> Vec<SystemCode> {
+        let v: Vec<CodeableConcept> = if key == "type" {
+            member::<CodeableConcept>(m, key).into_iter().collect()
+        } else {
+            members(m, key)
+        };
+        v.iter()
+            .flat_map(|c| c.coding.iter())
+            .filter_map(system_code)
+            .collect()
+    };
+    let content = m
+        .get("content")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let a = c.get("attachment");
+            let s = |k: &str| {
+                a.and_then(|a| a.get(k))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            };
+            DocumentContent {
+                content_type: text(s("contentType").as_deref()),
+                data: s("data"),
+                url: s("url"),
+                format: c
+                    .get("format")
+                    .and_then(|f| serde_json::from_value::<Coding>(f.clone()).ok())
+                    .as_ref()
+                    .and_then(system_code),
+            }
+        })
+        .collect();
+    Document {
+        identifiers: members::<Identifier>(m, "identifier")
+            .iter()
+            .filter_map(system_identifier)
+            .collect(),
+        status: m
+            .get("status")
+            .and_then(Value::as_str)
+            .and_then(DocumentStatus::parse)
+            .unwrap_or_default(),
+        kinds: cc("type"),
+        categories: cc("category"),
+        date: text(m.get("date").and_then(Value::as_str)),
+        period: m
+            .get("context")
+            .and_then(|c| c.get("period"))
+            .and_then(|p| serde_json::from_value::<Period>(p.clone()).ok())
+            .as_ref()
+            .and_then(period_range),
+        content,
+    }
+}
+
+fn fhir_document(d: &Document, subject: Option<&Reference>) -> Value {
+    let mut m = Extra::new();
+    m.insert("resourceType".into(), json!("DocumentReference"));
+    m.insert("meta".into(), profile("profile-documentreference"));
+    if !d.identifiers.is_empty() {
+        let ids: Vec<Identifier> = d.identifiers.iter().map(fhir_system_identifier).collect();
+        m.insert("identifier".into(), json!(ids));
+    }
+    m.insert("status".into(), json!(d.status.as_str()));
+    let cc = |v: &[SystemCode]| CodeableConcept {
+        coding: v.iter().map(fhir_coding).collect(),
+        ..Default::default()
+    };
+    if !d.kinds.is_empty() {
+        m.insert("type".into(), json!(cc(&d.kinds)));
+    }
+    if !d.categories.is_empty() {
+        let cats: Vec<CodeableConcept> = d
+            .categories
+            .iter()
+            .map(|c| cc(std::slice::from_ref(c)))
+            .collect();
+        m.insert("category".into(), json!(cats));
+    }
+    if let Some(s) = subject {
+        m.insert("subject".into(), json!(s));
+    }
+    if let Some(t) = &d.date {
+        m.insert("date".into(), json!(t.as_str()));
+    }
+    let content: Vec<Value> = d
+        .content
+        .iter()
+        .map(|c| {
+            let mut a = Extra::new();
+            if let Some(t) = &c.content_type {
+                a.insert("contentType".into(), json!(t.as_str()));
+            }
+            if let Some(x) = &c.data {
+                a.insert("data".into(), json!(x));
+            }
+            if let Some(x) = &c.url {
+                a.insert("url".into(), json!(x));
+            }
+            let mut o = json!({ "attachment": a });
+            if let Some(f) = &c.format {
+                o["format"] = json!(fhir_coding(f));
+            }
+            o
+        })
+        .collect();
+    // A DocumentReference has at least one content; a document known only by its metadata
+    // says so with a data-absent attachment.
+    m.insert(
+        "content".into(),
+        if content.is_empty() {
+            json!([{ "attachment": { "extension": [{
+                "url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+                "valueCode": "unknown"
+            }] } }])
+        } else {
+            json!(content)
+        },
+    );
+    if let Some(p) = &d.period {
+        m.insert("context".into(), json!({ "period": range_period(p) }));
+    }
+    Value::Object(m)
+}
+
 /// `YYYY-MM-DD` (or the date part of a dateTime).
 pub(crate) fn fhir_date(s: &str) -> Option<Date> {
     Date::parse(s.get(..10)?).ok()
@@ -376,6 +632,30 @@ fn identification(ids: &[Identifier]) -> Option<Identification> {
     })
 }
 
+/// The system of the identifier `id` was read from, when it is not the one its qualifier
+/// implies (NPI, TIN, NAIC, or our `urn:x12:NM108:` form).
+fn id_system(ids: &[Identifier], id: Option<&Identification>) -> Option<Text> {
+    let id = id?;
+    let s = ids
+        .iter()
+        .find(|i| i.value.as_deref().map(str::trim) == Some(id.value()))?
+        .system
+        .as_deref()?;
+    if [sys::NPI, sys::TIN, sys::NAIC].contains(&s) || s.starts_with("urn:x12:NM108:") {
+        return None;
+    }
+    uri(Some(s))
+}
+
+/// The identifiers of an entity: its NM108/NM109 in FHIR form, in its own system if it had one.
+fn entity_identifiers(e: &Entity) -> Vec<Identifier> {
+    let mut ids = e.id.as_ref().map(fhir_identifiers).unwrap_or_default();
+    if let (Some(s), Some(first)) = (&e.id_system, ids.first_mut()) {
+        first.system = Some(s.to_string());
+    }
+    ids
+}
+
 fn fhir_identifiers(id: &Identification) -> Vec<Identifier> {
     match id {
         Identification::Npi(n) => vec![Identifier::new(sys::NPI, n.as_str())],
@@ -463,24 +743,14 @@ impl<'a> Reader<'a> {
         let role = given
             .filter(|c| allowed.is_empty() || allowed.contains(c))
             .unwrap_or(default_role);
-        if let Some(g) = given
-            && g != role
-            && !(default_role == "X3" && g == "PR")
-        {
-            let id = o.id.as_deref().unwrap_or("?");
-            self.warn(
-                "value",
-                format!("Bundle.entry.resource.ofType(Organization).where(id = '{id}').type"),
-                format!(
-                    "Organization.type {g} is not an NM101 of this loop ({}); {role} is written",
-                    allowed.join(", ")
-                ),
-            );
-        }
         let mut e = Entity::new(role, EntityType::Organization)
             .unwrap_or_else(|_| entity(default_role, EntityType::Organization));
+        // A type that is not an NM101 of this loop (PR on the insurer, X3 on a requester) is
+        // the party's own word for itself: the hub keeps it beside the loop's code.
+        e.stated_role = given.filter(|g| *g != role).and_then(|g| code(Some(g)));
         e.name = text(o.name.as_deref());
         e.id = identification(&o.identifier);
+        e.id_system = id_system(&o.identifier, e.id.as_ref());
         e.address = o.address.first().and_then(address);
         e.contacts.extend(contacts(&o.telecom, None));
         for c in &o.contact {
@@ -509,7 +779,27 @@ impl<'a> Reader<'a> {
                 person_name(&mut e, n);
             }
             e.id = identification(&p.identifier);
+            e.id_system = id_system(&p.identifier, e.id.as_ref());
             e.address = p.address.first().and_then(address);
+        }
+        if let Some(role) = role {
+            for (k, l) in role.location.iter().enumerate() {
+                match self.ctx.resolve(Some(l)) {
+                    Some((_, Resource::Other(m)))
+                        if m.get("resourceType").and_then(Value::as_str) == Some("Location") =>
+                    {
+                        e.locations.push(site(m));
+                    }
+                    _ => self.warn(
+                        "not-found",
+                        format!(
+                            "Bundle.entry.resource.ofType(PractitionerRole).where(id = '{}').location[{k}]",
+                            role.id.as_deref().unwrap_or("?")
+                        ),
+                        "the location is not a Location in the bundle and is not carried",
+                    ),
+                }
+            }
         }
         // One PER for the person: the practitioner's numbers, then the role's new ones
         // (X12 allows one PER in a provider name loop, with up to three numbers).
@@ -641,6 +931,12 @@ fn read_request(r: &mut Reader) -> Option<AuthorizationRequest> {
         );
         return None;
     };
+    let submitter_reference_system = match &bundle.identifier {
+        Some(i) if text(i.value.as_deref()).is_some() => i.system.as_deref(),
+        _ => claim.identifier.first().and_then(|i| i.system.as_deref()),
+    }
+    .filter(|s| *s != "urn:x12:BHT03")
+    .and_then(|s| uri(Some(s)));
     let stamp = bundle.timestamp.as_deref().or(claim.created.as_deref());
 
     // Parties.
@@ -709,6 +1005,16 @@ fn read_request(r: &mut Reader) -> Option<AuthorizationRequest> {
             _ => None,
         })
         .or(if rel == "18" { beneficiary } else { None });
+    let member_system = coverage
+        .and_then(|c| {
+            c.identifier.iter().find(|i| {
+                i.type_
+                    .as_ref()
+                    .is_some_and(|t| t.code_in(sys::V2_0203) == Some("MB"))
+                    || (i.value.is_some() && i.value == c.subscriber_id)
+            })
+        })
+        .and_then(|i| i.system.as_deref());
     let member = coverage.and_then(|c| {
         c.subscriber_id.clone().or_else(|| {
             c.identifier
@@ -745,6 +1051,20 @@ fn read_request(r: &mut Reader) -> Option<AuthorizationRequest> {
             "the Coverage has no member id (subscriberId or an identifier of type MB)",
         );
     }
+    // The member id's system: the Coverage's, else that of the subscriber's own identifier
+    // with the member id's value.
+    subscriber.id_system = member_system
+        .or_else(|| {
+            let m = member.as_deref()?.trim();
+            subscriber_patient?
+                .identifier
+                .iter()
+                .find(|i| i.value.as_deref().map(str::trim) == Some(m))?
+                .system
+                .as_deref()
+        })
+        .filter(|s| *s != "urn:x12:NM108:MI")
+        .and_then(|s| uri(Some(s)));
     if let Some(p) = subscriber_patient {
         push_patient_refs(&mut subscriber, p);
     }
@@ -880,6 +1200,7 @@ fn read_request(r: &mut Reader) -> Option<AuthorizationRequest> {
                     .and_then(fhir_date)
                     .map(DateOrRange::Date)
             });
+        let before = event.attachments.len();
         let q = match cat {
             "patientEvent" => Some("AAH"),
             "admissionDates" => Some("435"),
@@ -918,8 +1239,16 @@ fn read_request(r: &mut Reader) -> Option<AuthorizationRequest> {
                                 d.part("controlNumber").and_then(|p| p.value_str()),
                             ),
                             description: text(d.part("description").and_then(|p| p.value_str())),
+                            document: supporting_document(r, si),
                         });
                     }
+                }
+                if event.attachments.len() == before && si.value_reference.is_some() {
+                    r.warn(
+                        "not-supported",
+                        format!("{cp}.supportingInfo[{k}].valueReference"),
+                        "a document is carried with the documentInformation extension (report type and transmission method) that names it; this one has none and is not carried",
+                    );
                 }
             }
             (None, "freeFormMessage") | (None, "messageText") => {
@@ -1086,6 +1415,7 @@ fn read_request(r: &mut Reader) -> Option<AuthorizationRequest> {
                 sys::X12_NURSING_HOME_STATUS,
             )
             .and_then(|c| code(Some(&c))),
+            encounter_class: enc.class.as_ref().and_then(|c| code(c.code.as_deref())),
         };
         event.institutional = Some(inst);
     }
@@ -1113,6 +1443,15 @@ fn read_request(r: &mut Reader) -> Option<AuthorizationRequest> {
         }
         if let Ok(c) = Code::parse(&role) {
             e.role = c;
+        }
+        // An Organization's own type beside its care-team role, when they differ.
+        if let Some((_, Resource::Organization(o))) = r.ctx.resolve(ct.provider.as_ref()) {
+            e.stated_role = o
+                .type_
+                .iter()
+                .find_map(|t| t.code_in(sys::X12_ENTITY))
+                .filter(|g| *g != e.role.as_str())
+                .and_then(|g| code(Some(g)));
         }
         if let Some(q) = ct.qualification.as_ref().and_then(|q| q.code_in(sys::NUCC)) {
             e.provider_info = code(Some(q)).map(|taxonomy| ProviderInfo {
@@ -1158,14 +1497,26 @@ fn read_request(r: &mut Reader) -> Option<AuthorizationRequest> {
     };
     subscriber.id.as_ref()?;
     // A Claim Update: the prior Claim (in the bundle, or named by its identifier).
+    let mut revises_reference = None;
     let revises = claim.related.iter().find_map(|rel| {
         let c = rel.claim.as_ref()?;
         let id = match r.ctx.resolve(Some(c)) {
-            Some((_, Resource::Claim(prior))) => prior.identifier.first().cloned(),
+            Some((i, Resource::Claim(prior))) => {
+                // Kept as the fullUrl of the prior Claim's entry (an absolute URL or URN).
+                revises_reference = bundle.entry[i]
+                    .full_url
+                    .as_deref()
+                    .filter(|u| u.contains(':'))
+                    .and_then(|u| uri(Some(u)));
+                prior.identifier.first().cloned()
+            }
             _ => c.identifier.clone(),
         }?;
         trace_number(&id, event.trace_numbers.first().map(|t| &t.originator))
     });
+    if revises.is_none() {
+        revises_reference = None;
+    }
     if !claim.related.is_empty() && revises.is_none() {
         r.warn(
             "not-found",
@@ -1183,10 +1534,13 @@ fn read_request(r: &mut Reader) -> Option<AuthorizationRequest> {
     };
     Some(AuthorizationRequest {
         revises,
+        revises_reference,
         purpose,
         submitter_reference,
+        submitter_reference_system,
         created_date: stamp.and_then(fhir_date),
         created_time: stamp.and_then(fhir_time),
+        created_utc_offset: stamp.and_then(fhir_offset),
         transaction_type: None,
         umo,
         requester,
@@ -1204,9 +1558,30 @@ fn push_patient_refs(e: &mut Entity, p: &Patient) {
         if member {
             continue;
         }
+        // Our own writing of a patient's member id (a dependent with one of its own).
+        if e.id.is_none()
+            && i.system.as_deref() == Some("urn:x12:NM108:MI")
+            && let Some(m) = i
+                .value
+                .as_deref()
+                .and_then(|v| MemberId::parse(v.trim()).ok())
+        {
+            e.id = Some(Identification::MemberId(m));
+            continue;
+        }
         if let Some(value) = text(i.value.as_deref()) {
+            // Our own writing of a REF: `urn:x12:REF:<qualifier>`; any other system is kept.
+            let ours = i
+                .system
+                .as_deref()
+                .and_then(|s| s.strip_prefix("urn:x12:REF:"))
+                .and_then(|q| code(Some(q)));
             e.references.push(crate::domain::Reference {
-                qualifier: Code::parse("EJ").expect("EJ"),
+                system: match ours {
+                    Some(_) => None,
+                    None => uri(i.system.as_deref()),
+                },
+                qualifier: ours.unwrap_or_else(|| Code::parse("EJ").expect("EJ")),
                 value,
                 description: None,
             });
@@ -1255,29 +1630,65 @@ fn trace_number(i: &Identifier, fallback: Option<&Code>) -> Option<TraceNumber> 
                 .and_then(|a| code(a.value.as_deref()))
         })
         .or_else(|| fallback.cloned())?;
+    let system = i
+        .system
+        .as_deref()
+        .filter(|s| *s != format!("urn:trnorg:{originator}"))
+        .and_then(|s| uri(Some(s)));
     Some(TraceNumber {
         kind: TraceType::Current,
         reference,
-        originator,
         secondary: ext(&i.extension, u::SUB_DEPARTMENT)
             .and_then(|e| e.value_str())
             .and_then(|s| text(Some(s))),
+        system,
+        originator_system: i
+            .assigner
+            .as_ref()
+            .and_then(|a| a.identifier.as_ref())
+            .filter(|a| a.value.as_deref().map(str::trim) == Some(originator.as_str()))
+            .and_then(|a| uri(a.system.as_deref())),
+        jurisdiction: ext(&i.extension, u::JURISDICTION)
+            .and_then(|e| e.value_cc())
+            .and_then(|c| code(c.code_in(sys::USPS).or_else(|| c.first()?.code.as_deref()))),
+        originator,
     })
 }
 
+/// The DocumentReference a supportingInfo points at, as a document.
+fn supporting_document(r: &Reader, si: &SupportingInfo) -> Option<Document> {
+    match r.ctx.resolve(si.value_reference.as_ref()) {
+        Some((_, Resource::Other(m)))
+            if m.get("resourceType").and_then(Value::as_str) == Some("DocumentReference") =>
+        {
+            Some(document(m))
+        }
+        _ => None,
+    }
+}
+
 fn fhir_trace(t: &TraceNumber) -> Identifier {
-    let mut i = Identifier::new(
-        &format!("urn:trnorg:{}", t.originator),
-        t.reference.as_str(),
-    );
+    let system = t
+        .system
+        .as_ref()
+        .map_or_else(|| format!("urn:trnorg:{}", t.originator), |s| s.to_string());
+    let mut i = Identifier::new(&system, t.reference.as_str());
     // TRN03, the originating company, is also the identifier's assigner.
     i.assigner = Some(Box::new(Reference {
         identifier: Some(Identifier {
+            system: t.originator_system.as_ref().map(|s| s.to_string()),
             value: Some(t.originator.to_string()),
             ..Default::default()
         }),
         ..Default::default()
     }));
+    if let Some(j) = &t.jurisdiction {
+        i.extension.push(Extension::typed(
+            u::JURISDICTION,
+            "valueCodeableConcept",
+            &CodeableConcept::new(sys::USPS, j.as_str()),
+        ));
+    }
     if let Some(s) = &t.secondary {
         i.extension
             .push(Extension::string(u::SUB_DEPARTMENT, s.as_str()));
@@ -1296,6 +1707,7 @@ fn refs_from(list: &[Extension]) -> Vec<crate::domain::Reference> {
                 qualifier: Code::parse(q).expect("qualifier"),
                 value: v,
                 description: None,
+                system: None,
             });
         }
     }
@@ -1464,16 +1876,29 @@ fn read_item(
         sys::X12_NURSING_HOME_STATUS,
     )
     .and_then(|c| code(Some(&c)));
+    let rate = ext(&it.extension, u::REVENUE_UNIT_RATE_LIMIT)
+        .and_then(|e| e.value_number())
+        .and_then(|n| number_decimal(&n));
+    let epsdt = ext(&it.extension, u::EPSDT).and_then(|e| e.value_bool());
+    // What the service segment has no element for stays on the line (all of it when there is
+    // no SV1/SV2: a line asking for a service type only).
+    let mut terms = ServiceTerms {
+        epsdt,
+        nursing_home_residential_status: nh_status.clone(),
+        nursing_home_level_of_care: nh_level.clone(),
+        rate: rate.clone(),
+    };
     let service = if institutional && (proc_.is_some() || revenue.is_some()) {
+        terms.rate = None;
+        terms.nursing_home_residential_status = None;
+        terms.nursing_home_level_of_care = None;
         Some(Service::Institutional {
             revenue_code: revenue,
             procedure: proc_,
             charge,
             unit,
             quantity: quantity.clone(),
-            rate: ext(&it.extension, u::REVENUE_UNIT_RATE_LIMIT)
-                .and_then(|e| e.value_number())
-                .and_then(|n| number_decimal(&n)),
+            rate,
             nursing_home_residential_status: nh_status,
             nursing_home_level_of_care: nh_level,
         })
@@ -1486,13 +1911,15 @@ fn read_item(
                 quantity: quantity.clone(),
             })
         } else {
+            terms.epsdt = None;
+            terms.nursing_home_level_of_care = None;
             Some(Service::Professional {
                 procedure,
                 charge,
                 unit,
                 quantity: quantity.clone(),
                 place_of_service: None,
-                epsdt: ext(&it.extension, u::EPSDT).and_then(|e| e.value_bool()),
+                epsdt,
                 nursing_home_level_of_care: nh_level,
             })
         }
@@ -1567,6 +1994,7 @@ fn read_item(
         }
     };
     ServiceLine {
+        terms: (!terms.is_empty()).then_some(terms),
         change,
         trace_numbers,
         review: Some(review),
@@ -1641,12 +2069,13 @@ impl Builder {
             meta: Some(profile(prof)),
             active: Some(true),
             name: e.name.as_ref().map(|n| n.to_string()),
-            type_: vec![CodeableConcept::new(sys::X12_ENTITY, e.role.as_str())],
+            type_: vec![CodeableConcept::new(
+                sys::X12_ENTITY,
+                e.stated_role.as_ref().unwrap_or(&e.role).as_str(),
+            )],
+            identifier: entity_identifiers(e),
             ..Default::default()
         };
-        if let Some(id) = &e.id {
-            o.identifier = fhir_identifiers(id);
-        }
         o.address = e.address.iter().map(fhir_address).collect();
         for (k, c) in e.contacts.iter().enumerate() {
             if k == 0 && c.name.is_none() {
@@ -1670,7 +2099,7 @@ impl Builder {
         let p = Practitioner {
             resource_type: "Practitioner".into(),
             meta: Some(profile("profile-practitioner")),
-            identifier: e.id.as_ref().map(fhir_identifiers).unwrap_or_default(),
+            identifier: entity_identifiers(e),
             name: fhir_name(e).into_iter().collect(),
             address: e.address.iter().map(fhir_address).collect(),
             // PER does not say whether a number is the person's or the role's: both get it.
@@ -1681,10 +2110,22 @@ impl Builder {
             &format!("{role}/practitioner"),
             Resource::Practitioner(Box::new(p)),
         );
+        let location = e
+            .locations
+            .iter()
+            .enumerate()
+            .filter_map(|(k, l)| match fhir_site(l) {
+                Value::Object(m) => {
+                    Some(self.push(&format!("{role}/location/{k}"), Resource::Other(m)))
+                }
+                _ => None,
+            })
+            .collect();
         let pr = PractitionerRole {
             resource_type: "PractitionerRole".into(),
             meta: Some(profile("profile-practitionerrole")),
             practitioner: Some(pref),
+            location,
             code: vec![CodeableConcept::new(sys::X12_ENTITY, e.role.as_str())],
             specialty: e
                 .provider_info
@@ -1715,14 +2156,20 @@ impl Builder {
         };
         for r in &e.references {
             p.identifier.push(Identifier::new(
-                &format!("urn:x12:REF:{}", r.qualifier),
+                &r.system
+                    .as_ref()
+                    .map_or_else(|| format!("urn:x12:REF:{}", r.qualifier), |s| s.to_string()),
                 r.value.as_str(),
             ));
         }
         if let Some(Identification::MemberId(m)) = &e.id
             && p.identifier.is_empty()
         {
-            let mut i = Identifier::new("urn:x12:NM108:MI", m.as_str());
+            let s = e
+                .id_system
+                .as_ref()
+                .map_or("urn:x12:NM108:MI", |s| s.as_str());
+            let mut i = Identifier::new(s, m.as_str());
             i.type_ = Some(CodeableConcept::new(sys::V2_0203, "MB"));
             p.identifier.push(i);
         }
@@ -1856,7 +2303,13 @@ pub fn bundle_from_request_with(
         ..Default::default()
     };
     if let Some(m) = &member {
-        mid.system = Some("urn:x12:NM108:MI".into());
+        mid.system = Some(
+            req.subscriber
+                .id_system
+                .as_ref()
+                .map_or("urn:x12:NM108:MI", |s| s.as_str())
+                .into(),
+        );
         mid.value = Some(m.clone());
     }
     cov.identifier.push(mid);
@@ -1877,7 +2330,11 @@ pub fn bundle_from_request_with(
             .filter(|t| t.kind == TraceType::Current)
             .map(fhir_trace)
             .collect(),
-        created: Some(timestamp(req.created_date, req.created_time.as_ref())),
+        created: Some(zoned_timestamp(
+            req.created_date,
+            req.created_time.as_ref(),
+            req.created_utc_offset,
+        )),
         priority: Some(CodeableConcept::new(
             "http://terminology.hl7.org/CodeSystem/processpriority",
             "normal",
@@ -1966,7 +2423,7 @@ pub fn bundle_from_request_with(
             status: Some("planned".into()),
             class: Some(Coding::new(
                 "http://terminology.hl7.org/CodeSystem/v3-ActCode",
-                "IMP",
+                inst.encounter_class.as_ref().map_or("IMP", |c| c.as_str()),
             )),
             subject: claim.patient.clone(),
             ..Default::default()
@@ -2051,17 +2508,29 @@ pub fn bundle_from_request_with(
         if let Some(d) = &a.description {
             parts.push(Extension::string("description", d.as_str()));
         }
+        // The document itself, when it travels with the request; else it travels separately
+        // (a 275) and the control number names it.
+        let document =
+            a.document
+                .as_ref()
+                .and_then(|d| match fhir_document(d, claim.patient.as_ref()) {
+                    Value::Object(m) => Some(b.push(
+                        &format!("document/{}", claim.supporting_info.len()),
+                        Resource::Other(m),
+                    )),
+                    _ => None,
+                });
         claim.supporting_info.push(SupportingInfo {
             extension: vec![Extension::complex(u::DOCUMENT_INFORMATION, parts)],
             sequence: next(),
             category: Some(CodeableConcept::new(sys::PAS_TEMP, "additionalInformation")),
-            // The document itself travels separately (a 275); the control number names it.
-            value_string: Some(
+            value_string: document.is_none().then(|| {
                 a.control_number
                     .as_ref()
                     .map_or("attachment sent separately", |c| c.as_str())
-                    .to_owned(),
-            ),
+                    .to_owned()
+            }),
+            value_reference: document,
             ..Default::default()
         });
     }
@@ -2145,6 +2614,7 @@ pub fn bundle_from_request_with(
         message: None,
         providers: vec![],
         change: None,
+        terms: None,
     }];
     let lines: &[ServiceLine] = if req.services.is_empty() {
         &event_only
@@ -2282,6 +2752,23 @@ pub fn bundle_from_request_with(
                 it.product_or_service = it.category.clone();
             }
         }
+        if let Some(t) = &line.terms {
+            if let Some(e) = t.epsdt {
+                it.extension.push(Extension::boolean(u::EPSDT, e));
+            }
+            nursing_home_exts(
+                &mut it.extension,
+                t.nursing_home_residential_status.as_ref(),
+                t.nursing_home_level_of_care.as_ref(),
+            );
+            if let Some(r) = &t.rate {
+                it.extension.push(Extension::with_value(
+                    u::REVENUE_UNIT_RATE_LIMIT,
+                    "valueDecimal",
+                    Value::Number(decimal_number(r)),
+                ));
+            }
+        }
         if it.product_or_service.is_none() {
             it.product_or_service = Some(CodeableConcept::new(sys::X12_SERVICE_TYPE, "1"));
         }
@@ -2332,13 +2819,42 @@ pub fn bundle_from_request_with(
         claim.item.push(it);
     }
     if let Some(prior) = &req.revises {
-        // A Claim Update names the Claim it revises and repeats the certification type.
+        // A Claim Update names the Claim it revises and repeats the certification type. When
+        // the prior Claim came with the update, it goes with it again (under its fullUrl),
+        // naming the prior request by its identifier; its content is the earlier request's,
+        // which the update does not carry.
         claim.meta = Some(profile("profile-claim-update"));
-        claim.related.push(ClaimRelated {
-            claim: Some(Reference {
+        let target = match &req.revises_reference {
+            Some(url) => {
+                let p = Claim {
+                    resource_type: "Claim".into(),
+                    meta: Some(profile("profile-claim")),
+                    identifier: vec![fhir_trace(prior)],
+                    status: claim.status.clone(),
+                    type_: claim.type_.clone(),
+                    use_: claim.use_.clone(),
+                    patient: claim.patient.clone(),
+                    created: claim.created.clone(),
+                    insurer: claim.insurer.clone(),
+                    provider: claim.provider.clone(),
+                    priority: claim.priority.clone(),
+                    insurance: claim.insurance.clone(),
+                    ..Default::default()
+                };
+                b.entries.push(BundleEntry {
+                    full_url: Some(url.to_string()),
+                    resource: Some(Resource::Claim(Box::new(p))),
+                    extra: Default::default(),
+                });
+                Reference::to(url.as_str())
+            }
+            None => Reference {
                 identifier: Some(fhir_trace(prior)),
                 ..Default::default()
-            }),
+            },
+        };
+        claim.related.push(ClaimRelated {
+            claim: Some(target),
             relationship: Some(CodeableConcept::new(
                 "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship",
                 "prior",
@@ -2361,11 +2877,17 @@ pub fn bundle_from_request_with(
         id: None,
         meta: Some(profile("profile-pas-request-bundle")),
         identifier: Some(Identifier::new(
-            "urn:x12:BHT03",
+            req.submitter_reference_system
+                .as_ref()
+                .map_or("urn:x12:BHT03", |s| s.as_str()),
             req.submitter_reference.as_str(),
         )),
         type_: Some("collection".into()),
-        timestamp: Some(timestamp(req.created_date, req.created_time.as_ref())),
+        timestamp: Some(zoned_timestamp(
+            req.created_date,
+            req.created_time.as_ref(),
+            req.created_utc_offset,
+        )),
         entry: b.entries,
         extra: Default::default(),
     }
@@ -2411,6 +2933,19 @@ pub(crate) fn timestamp(date: Option<Date>, time: Option<&Time>) -> String {
     let mm = &t[2..4];
     let ss = t.get(4..6).unwrap_or("00");
     format!("{d}T{hh}:{mm}:{ss}Z")
+}
+
+/// An instant from a date, time and offset from UTC (UTC when there is none).
+pub(crate) fn zoned_timestamp(
+    date: Option<Date>,
+    time: Option<&Time>,
+    offset: Option<UtcOffset>,
+) -> String {
+    let t = timestamp(date, time);
+    match offset {
+        Some(o) => format!("{}{o}", &t[..t.len() - 1]),
+        None => t,
+    }
 }
 
 impl Transmission {

@@ -301,6 +301,9 @@ pub fn decision_from_claim_response(
                     reference,
                     originator,
                     secondary: None,
+                    system: None,
+                    originator_system: None,
+                    jurisdiction: None,
                 })
             })
             .collect(),

@@ -121,6 +121,7 @@ pub fn entity(roles: &'static [&'static str]) -> impl Strategy<Value = Entity> {
                 qualifier,
                 value,
                 description,
+                system: None,
             }),
             0..=2,
         ),
@@ -171,6 +172,9 @@ pub fn entity(roles: &'static [&'static str]) -> impl Strategy<Value = Entity> {
             provider_info,
             demographics,
             relationship,
+            id_system: None,
+            stated_role: None,
+            locations: vec![],
         },
     )
 }
@@ -186,6 +190,9 @@ pub fn trace(kind: TraceType) -> impl Strategy<Value = TraceNumber> {
             reference,
             originator,
             secondary,
+            system: None,
+            originator_system: None,
+            jurisdiction: None,
         })
 }
 
@@ -317,6 +324,7 @@ pub fn attachment() -> impl Strategy<Value = Attachment> {
                 transmission,
                 control_number,
                 description,
+                document: None,
             },
         )
 }
@@ -466,6 +474,7 @@ pub fn event(response: bool) -> impl Strategy<Value = PatientEvent> {
                     qualifier,
                     value,
                     description,
+                    system: None,
                 },
             ),
             0..=2,
@@ -495,6 +504,7 @@ pub fn event(response: bool) -> impl Strategy<Value = PatientEvent> {
                             admission_source,
                             patient_status,
                             nursing_home_status,
+                            encounter_class: None,
                         }
                     },
                 )
@@ -542,6 +552,7 @@ pub fn line(response: bool) -> impl Strategy<Value = ServiceLine> {
                     qualifier,
                     value,
                     description,
+                    system: None,
                 },
             ),
             0..=1,
@@ -591,6 +602,7 @@ pub fn line(response: bool) -> impl Strategy<Value = ServiceLine> {
                 providers,
                 // PAS-only (no 278 element): left to the PAS tests.
                 change: None,
+                terms: None,
             },
         )
 }
@@ -640,8 +652,307 @@ pub fn request() -> impl Strategy<Value = AuthorizationRequest> {
                 event,
                 services,
                 revises: None,
+                submitter_reference_system: None,
+                created_utc_offset: None,
+                revises_reference: None,
             },
         )
+}
+
+fn uri() -> impl Strategy<Value = Text> {
+    "http://example\\.org/[a-z]{1,10}".prop_map(|s| Text::parse(&s).unwrap())
+}
+
+fn system_code() -> impl Strategy<Value = SystemCode> {
+    (
+        opt(uri()),
+        "[0-9]{1,5}-[0-9]".prop_map(|s| Text::parse(&s).unwrap()),
+    )
+        .prop_map(|(system, code)| SystemCode { system, code })
+}
+
+fn system_identifier() -> impl Strategy<Value = SystemIdentifier> {
+    (opt(uri()), text()).prop_map(|(system, value)| SystemIdentifier { system, value })
+}
+
+/// A service site (PAS Location).
+pub fn site() -> impl Strategy<Value = Site> {
+    (
+        opt(text()),
+        proptest::collection::vec(system_identifier(), 0..=2),
+        opt(codes(&["active", "inactive"])),
+        proptest::collection::vec(system_code(), 0..=2),
+        opt((
+            proptest::collection::vec(text(), 1..=2),
+            opt(text()),
+            opt(codes(&["PA", "TX", "CA"])),
+            opt("[0-9]{5}".prop_map(|s| Code::parse(&s).unwrap())),
+        )
+            .prop_map(|(lines, city, state, postal_code)| Address {
+                lines,
+                city,
+                state,
+                postal_code,
+                country: None,
+                country_subdivision: None,
+            })),
+        proptest::collection::vec((codes(&["TE", "FX", "EM", "UR"]), text()), 0..=2),
+    )
+        .prop_map(
+            |(name, identifiers, status, kinds, address, numbers)| Site {
+                name,
+                identifiers,
+                status,
+                kinds,
+                address,
+                numbers: numbers
+                    .into_iter()
+                    .map(|(qualifier, number)| ContactNumber { qualifier, number })
+                    .collect(),
+            },
+        )
+}
+
+/// A document sent with a request (PAS DocumentReference).
+pub fn document() -> impl Strategy<Value = Document> {
+    (
+        proptest::collection::vec(system_identifier(), 0..=1),
+        select(
+            &[
+                DocumentStatus::Current,
+                DocumentStatus::Superseded,
+                DocumentStatus::EnteredInError,
+            ][..],
+        ),
+        proptest::collection::vec(system_code(), 0..=1),
+        proptest::collection::vec(system_code(), 0..=2),
+        opt(
+            select(&["2026-11-20T09:15:00Z", "2026-01-02T03:04:05+05:00"][..])
+                .prop_map(|s| Text::parse(s).unwrap()),
+        ),
+        opt((date(), 0i64..60).prop_map(|(d, n)| {
+            DateOrRange::Range(DateRange::new(d, d.add_days(n).unwrap()).unwrap())
+        })),
+        proptest::collection::vec(
+            (
+                select(&["text/plain", "application/pdf"][..])
+                    .prop_map(|s| Text::parse(s).unwrap()),
+                opt("[A-Za-z0-9+/]{4,40}={0,2}"),
+                opt("https://example\\.org/doc/[0-9]{1,6}"),
+                opt(system_code()),
+            )
+                .prop_map(|(content_type, data, url, format)| DocumentContent {
+                    content_type: Some(content_type),
+                    data,
+                    url,
+                    format,
+                }),
+            1..=2,
+        ),
+    )
+        .prop_map(
+            |(identifiers, status, kinds, categories, date, period, content)| Document {
+                identifiers,
+                status,
+                kinds,
+                categories,
+                date,
+                period,
+                content,
+            },
+        )
+}
+
+/// The values of a hub request that no 278 element carries (PAS has them).
+#[derive(Debug, Clone)]
+pub struct HubOnly {
+    pub submitter_reference_system: Option<Text>,
+    pub created_utc_offset: Option<UtcOffset>,
+    pub trace_system: Option<Text>,
+    pub originator_system: Option<Text>,
+    pub jurisdiction: Option<Code>,
+    pub member_system: Option<Text>,
+    pub umo_stated_role: Option<Code>,
+    pub encounter_class: Code,
+    pub document: Option<Document>,
+    pub locations: Vec<Site>,
+    pub terms: Option<ServiceTerms>,
+    pub prior: Option<(TraceNumber, Option<Text>)>,
+    pub reference_system: Option<Text>,
+}
+
+pub fn hub_only() -> impl Strategy<Value = HubOnly> {
+    (
+        (
+            opt(uri()),
+            opt(select(&["+05:00", "-03:30", "+00:00", "-12:00"][..])
+                .prop_map(|s| UtcOffset::parse(s).unwrap())),
+            opt(uri()),
+            opt(uri()),
+            opt(codes(&["MA", "CA"])),
+            opt(uri()),
+            opt(codes(&["PR"])),
+        ),
+        (
+            codes(&["IMP", "AMB", "EMER"]),
+            opt(document()),
+            proptest::collection::vec(site(), 0..=2),
+            opt((
+                opt(any::<bool>()),
+                opt(codes(&["1", "2"])),
+                opt(codes(&["1", "2"])),
+                opt(decimal()),
+            )
+                .prop_map(|(epsdt, status, level, rate)| ServiceTerms {
+                    epsdt,
+                    nursing_home_residential_status: status,
+                    nursing_home_level_of_care: level,
+                    rate,
+                })
+                .prop_filter("terms say something", |t| !t.is_empty())),
+            opt((
+                trace(TraceType::Current),
+                opt("http://example\\.org/fhir/Claim/P[0-9]{1,6}"
+                    .prop_map(|s| Text::parse(&s).unwrap())),
+            )),
+            opt(uri()),
+        ),
+    )
+        .prop_map(
+            |(
+                (
+                    submitter_reference_system,
+                    created_utc_offset,
+                    trace_system,
+                    originator_system,
+                    jurisdiction,
+                    member_system,
+                    umo_stated_role,
+                ),
+                (encounter_class, document, locations, terms, prior, reference_system),
+            )| HubOnly {
+                submitter_reference_system,
+                created_utc_offset,
+                trace_system,
+                originator_system,
+                jurisdiction,
+                member_system,
+                umo_stated_role,
+                encounter_class,
+                document,
+                locations,
+                terms,
+                prior,
+                reference_system,
+            },
+        )
+}
+
+impl HubOnly {
+    /// Puts these values where they belong in `r`.
+    pub fn apply(self, r: &mut AuthorizationRequest) {
+        r.submitter_reference_system = self.submitter_reference_system;
+        r.created_utc_offset = self.created_utc_offset;
+        for t in r.event.trace_numbers.iter_mut() {
+            t.system = self.trace_system.clone();
+            t.originator_system = self.originator_system.clone();
+            t.jurisdiction = self.jurisdiction.clone();
+        }
+        for l in r.services.iter_mut() {
+            for t in l.trace_numbers.iter_mut() {
+                t.system = self.trace_system.clone();
+            }
+            if l.service.is_none() {
+                l.terms = self.terms.clone();
+            }
+        }
+        if matches!(r.subscriber.id, Some(Identification::MemberId(_))) {
+            r.subscriber.id_system = self.member_system;
+        }
+        if r.umo.kind == EntityType::Organization {
+            r.umo.stated_role = self.umo_stated_role;
+        }
+        for e in std::iter::once(&mut r.subscriber).chain(r.dependent.as_mut()) {
+            for x in e.references.iter_mut() {
+                x.system = self.reference_system.clone();
+            }
+        }
+        if let Some(i) = r.event.institutional.as_mut() {
+            i.encounter_class = Some(self.encounter_class);
+        }
+        if let Some(a) = r.event.attachments.first_mut() {
+            a.document = self.document;
+        }
+        if let Some(p) = r
+            .event
+            .providers
+            .iter_mut()
+            .find(|p| p.kind == EntityType::Person && (p.name.is_some() || p.id.is_some()))
+        {
+            p.locations = self.locations;
+        }
+        if let Some((t, reference)) = self.prior {
+            r.revises = Some(t);
+            r.revises_reference = reference;
+        }
+    }
+}
+
+/// A hub request with values of every kind, including those only PAS carries.
+pub fn hub_request() -> impl Strategy<Value = AuthorizationRequest> {
+    (request(), hub_only()).prop_map(|(mut r, h)| {
+        h.apply(&mut r);
+        r
+    })
+}
+
+fn entity_projection(e: &mut Entity) {
+    e.id_system = None;
+    e.stated_role = None;
+    e.locations.clear();
+    for r in e.references.iter_mut() {
+        r.system = None;
+    }
+}
+
+fn trace_projection(t: &mut TraceNumber) {
+    t.system = None;
+    t.originator_system = None;
+    t.jurisdiction = None;
+}
+
+/// What a 278 carries of a hub request: the request without the values no 278 element holds
+/// (the encoder reports those with `request_not_carried`).
+pub fn x12_projection(r: &AuthorizationRequest) -> AuthorizationRequest {
+    let mut r = r.clone();
+    r.submitter_reference_system = None;
+    r.created_utc_offset = None;
+    r.revises = None;
+    r.revises_reference = None;
+    for e in [&mut r.umo, &mut r.requester, &mut r.subscriber]
+        .into_iter()
+        .chain(r.dependent.as_mut())
+        .chain(r.event.providers.iter_mut())
+    {
+        entity_projection(e);
+    }
+    r.event.trace_numbers.iter_mut().for_each(trace_projection);
+    if let Some(i) = r.event.institutional.as_mut() {
+        i.encounter_class = None;
+    }
+    for a in r.event.attachments.iter_mut() {
+        a.document = None;
+    }
+    for l in r.services.iter_mut() {
+        l.trace_numbers.iter_mut().for_each(trace_projection);
+        l.providers.iter_mut().for_each(entity_projection);
+        for a in l.attachments.iter_mut() {
+            a.document = None;
+        }
+        l.terms = None;
+        l.change = None;
+    }
+    r
 }
 
 // Responses: a generated request answered with a generated decision whose status follows

@@ -587,6 +587,9 @@ impl<'a> Decoder<'a> {
                 provider_info: None,
                 demographics: None,
                 relationship: None,
+                id_system: None,
+                stated_role: None,
+                locations: vec![],
             },
             None => Entity::new("ZZ", kind).expect("a valid code"),
         };
@@ -709,6 +712,7 @@ impl<'a> Decoder<'a> {
             qualifier,
             value,
             description,
+            system: None,
         };
         if self.entity.is_some() {
             if let Some(ent) = self.entity_mut() {
@@ -995,6 +999,9 @@ impl<'a> Decoder<'a> {
                             reference,
                             originator,
                             secondary,
+                            system: None,
+                            originator_system: None,
+                            jurisdiction: None,
                         });
                 }
             }
@@ -1208,6 +1215,7 @@ impl<'a> Decoder<'a> {
                     admission_source: self.code(seg, 2, e[1]),
                     patient_status: self.code(seg, 3, e[2]),
                     nursing_home_status: self.code(seg, 4, e[3]),
+                    encounter_class: None,
                 };
                 self.extra_rest(seg, 4, &e, rest);
                 if info.is_empty() {
@@ -1293,6 +1301,7 @@ impl<'a> Decoder<'a> {
                             transmission,
                             control_number,
                             description,
+                            document: None,
                         });
                 }
             }
@@ -1678,6 +1687,7 @@ impl<'a> Decoder<'a> {
                 message,
                 providers: l.providers,
                 change: None,
+                terms: None,
             });
             for (what, n) in [
                 ("HI", l.diagnoses.len()),
@@ -1788,6 +1798,9 @@ impl<'a> Decoder<'a> {
                 event: event.expect("checked"),
                 services,
                 revises: None,
+                submitter_reference_system: None,
+                created_utc_offset: None,
+                revises_reference: None,
             };
             return (Some(Message278::Request(Box::new(req))), issues);
         }

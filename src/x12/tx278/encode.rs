@@ -795,3 +795,198 @@ pub fn write_response(w: &mut Writer, r: &AuthorizationResponse, stamp: Stamp) {
         service_level(w, line, ld, true);
     }
 }
+
+/// What of a hub request a 278 cannot carry: one `element_not_kept` warning per value the
+/// encoder leaves out, located at the loop and segment it would belong to. The encoder itself
+/// writes what the 278 has room for; callers that translate (`translate --from pas --to x12`)
+/// report these so nothing is dropped silently. Values are never put in the issue (they may be
+/// patient data); the message names what is lost.
+pub fn request_not_carried(r: &AuthorizationRequest) -> Vec<Issue> {
+    let mut out = vec![];
+    let mut warn = |loop_id: &str, seg: &str, element: Option<usize>, msg: String| {
+        out.push(Issue::warning(
+            "element_not_kept",
+            Location {
+                // The header (BHT) is in no loop.
+                loop_id: (!loop_id.is_empty()).then(|| loop_id.to_owned()),
+                segment_id: Some(seg.to_owned()),
+                element,
+                ..Default::default()
+            },
+            msg,
+        ));
+    };
+    if r.submitter_reference_system.is_some() {
+        warn(
+            "",
+            "BHT",
+            Some(3),
+            "BHT03 has no identifier system: the submitter reference's system (Bundle.identifier.system) is not carried".into(),
+        );
+    }
+    if let Some(o) = r.created_utc_offset {
+        warn(
+            "",
+            "BHT",
+            Some(5),
+            format!(
+                "BHT04/BHT05 have no time zone: the creation time is written as the clock time, its offset {o} from UTC is not carried"
+            ),
+        );
+    }
+    if r.revises.is_some() || r.revises_reference.is_some() {
+        warn(
+            "2000E",
+            "REF",
+            None,
+            "the 278 has no element for the prior request of an update (Claim.related; a revision names the prior authorization by REF*BB / REF*NT): not carried".into(),
+        );
+    }
+    let mut entity_losses = |e: &Entity, loop_id: &str| {
+        if e.id_system.is_some() {
+            warn(
+                loop_id,
+                "NM1",
+                Some(9),
+                "NM109 has no identifier system: the identifier's system is not carried".into(),
+            );
+        }
+        if let Some(s) = &e.stated_role {
+            warn(
+                loop_id,
+                "NM1",
+                Some(1),
+                format!(
+                    "NM101 is the loop's entity code {}: the party's own entity type {s} is not carried",
+                    e.role
+                ),
+            );
+        }
+        for _ in e.references.iter().filter(|r| r.system.is_some()) {
+            warn(
+                loop_id,
+                "REF",
+                Some(2),
+                "REF02 has no identifier system: the reference's system is not carried".into(),
+            );
+        }
+        if !e.locations.is_empty() {
+            warn(
+                loop_id,
+                "N3",
+                None,
+                format!(
+                    "a 278 request has no loop for a provider's service locations: {} location(s) not carried",
+                    e.locations.len()
+                ),
+            );
+        }
+    };
+    entity_losses(&r.umo, "2010A");
+    entity_losses(&r.requester, "2010B");
+    entity_losses(&r.subscriber, "2010C");
+    if let Some(d) = &r.dependent {
+        entity_losses(d, "2010D");
+    }
+    for p in &r.event.providers {
+        entity_losses(
+            p,
+            super::decode::event_provider_loop(p.role.as_str(), false),
+        );
+    }
+    for l in &r.services {
+        for p in &l.providers {
+            entity_losses(p, "2010F");
+        }
+    }
+    let mut trace_losses = |t: &TraceNumber, loop_id: &str| {
+        if t.system.is_some() || t.originator_system.is_some() {
+            warn(
+                loop_id,
+                "TRN",
+                Some(2),
+                "TRN has no identifier systems: the trace number's system and its originator's are not carried".into(),
+            );
+        }
+        if t.jurisdiction.is_some() {
+            warn(
+                loop_id,
+                "TRN",
+                None,
+                "TRN has no jurisdiction (identifierJurisdiction): not carried".into(),
+            );
+        }
+    };
+    for t in &r.event.trace_numbers {
+        trace_losses(t, "2000E");
+    }
+    if let Some(t) = &r.revises {
+        trace_losses(t, "2000E");
+    }
+    for l in &r.services {
+        for t in &l.trace_numbers {
+            trace_losses(t, "2000F");
+        }
+    }
+    let mut other = |loop_id: &str, seg: &str, msg: String| {
+        out.push(Issue::warning(
+            "element_not_kept",
+            Location {
+                loop_id: Some(loop_id.to_owned()),
+                segment_id: Some(seg.to_owned()),
+                ..Default::default()
+            },
+            msg,
+        ));
+    };
+    if let Some(c) = r
+        .event
+        .institutional
+        .as_ref()
+        .and_then(|i| i.encounter_class.as_ref())
+    {
+        other(
+            "2000E",
+            "CL1",
+            format!("CL1 has no encounter class: {c} is not carried"),
+        );
+    }
+    let documents = |atts: &[Attachment]| atts.iter().filter(|a| a.document.is_some()).count();
+    let n = documents(&r.event.attachments);
+    if n > 0 {
+        other(
+            "2000E",
+            "PWK",
+            format!(
+                "a 278 names a document by its control number (PWK06) only: {n} document(s) sent with the request are not carried"
+            ),
+        );
+    }
+    for l in &r.services {
+        let n = documents(&l.attachments);
+        if n > 0 {
+            other(
+                "2000F",
+                "PWK",
+                format!(
+                    "a 278 names a document by its control number (PWK06) only: {n} document(s) sent with the request are not carried"
+                ),
+            );
+        }
+        if l.terms.as_ref().is_some_and(|t| !t.is_empty()) {
+            other(
+                "2000F",
+                if l.service.is_some() { "SV1" } else { "UM" },
+                "EPSDT, nursing home status or level of care and unit rate limit travel in SV1/SV2 beside a procedure or revenue code; those this line has no SV1/SV2 element for are not carried".into(),
+            );
+        }
+        if l.change.is_some() {
+            other(
+                "2000F",
+                "UM",
+                "the 278 has no per-line change mark (PAS infoChanged / infoCancelled; a cancel travels as UM02 = 3): not carried".into(),
+            );
+        }
+    }
+    out
+}

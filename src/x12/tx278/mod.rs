@@ -6,7 +6,7 @@ mod encode;
 use serde::Serialize;
 
 pub use decode::decode;
-pub use encode::{PWK07_MAX, write_request, write_response};
+pub use encode::{PWK07_MAX, request_not_carried, write_request, write_response};
 
 use crate::domain::{AuthorizationRequest, AuthorizationResponse};
 use crate::x12::envelope::{EnvelopeTracker, InterchangeSummary, TransactionHeader, walk};
