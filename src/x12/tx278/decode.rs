@@ -812,6 +812,11 @@ impl<'a> Decoder<'a> {
             Lv::Subscriber => Ent::Subscriber,
             Lv::Dependent => Ent::Dependent,
             Lv::Event => {
+                // Most levels name one provider: room for one entity is a small allocation,
+                // room for the default four is not.
+                if self.event.providers.capacity() == 0 {
+                    self.event.providers.reserve_exact(1);
+                }
                 self.event.providers.push(ent);
                 self.entity = Some(Ent::EventProvider(self.event.providers.len() - 1));
                 return;
@@ -820,6 +825,9 @@ impl<'a> Decoder<'a> {
                 let Some(line) = self.lines.last_mut() else {
                     return;
                 };
+                if line.providers.capacity() == 0 {
+                    line.providers.reserve_exact(1);
+                }
                 line.providers.push(ent);
                 self.entity = Some(Ent::ServiceProvider(line.providers.len() - 1));
                 return;
@@ -1853,7 +1861,9 @@ impl<'a> Decoder<'a> {
                 ));
             }
         }
-        let mut ev = std::mem::take(&mut self.event);
+        // The event's parts are taken where they are (moving the whole level out would copy
+        // a kilobyte and write a default in its place).
+        let ev = &mut self.event;
         // Built only for an issue.
         let (base, first_index, ev_seen) = (self.base, self.first_index, ev.hl_location);
         let ev_loc = move || located(base, first_index, ev_seen);
