@@ -95,7 +95,7 @@ const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
 
 /// Whether every byte is printable ASCII (0x20..=0x7e), eight bytes at a time.
-#[inline]
+#[inline(always)]
 fn printable_ascii(b: &[u8]) -> bool {
     let mut chunks = b.chunks_exact(8);
     let mut bad = 0u64;
@@ -113,14 +113,14 @@ fn printable_ascii(b: &[u8]) -> bool {
 }
 
 /// Whether every byte is an ASCII letter or digit.
-#[inline]
+#[inline(always)]
 fn alphanumeric_ascii(b: &[u8]) -> bool {
     b.iter().all(|c| c.is_ascii_alphanumeric())
 }
 
 /// The quick test of `bounded_text`: printable ASCII, length within bounds, no space first
 /// or last. A value that passes it passes the full check.
-#[inline]
+#[inline(always)]
 fn bounded_ascii(b: &[u8], min: usize, max: usize) -> bool {
     b.len() >= min
         && b.len() <= max
@@ -267,7 +267,7 @@ string_newtype!(
 impl Text {
     /// `parse` for the common case (printable ASCII), without building an error: `None` means
     /// only that `parse` must decide.
-    #[inline]
+    #[inline(always)]
     pub fn parse_quick(s: &str) -> Option<Text> {
         bounded_ascii(s.as_bytes(), 1, 264).then(|| Text(CompactString::new(s)))
     }
@@ -275,7 +275,7 @@ impl Text {
 
 impl Code {
     /// `parse` without building an error: `None` when `parse` would refuse the value.
-    #[inline]
+    #[inline(always)]
     pub fn parse_quick(s: &str) -> Option<Code> {
         (!s.is_empty() && s.len() <= 30 && alphanumeric_ascii(s.as_bytes()))
             .then(|| Code(CompactString::new(s)))

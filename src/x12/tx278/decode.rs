@@ -167,7 +167,7 @@ struct Decoder<'a> {
 
 impl<'a> Decoder<'a> {
     /// A value as text, `None` when it is not UTF-8.
-    #[inline]
+    #[inline(always)]
     fn utf8<'v>(&self, v: &'v [u8]) -> Option<&'v str>
     where
         'a: 'v,
@@ -297,7 +297,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn required(&mut self, seg: &Segment, el: usize, v: &[u8], what: &str) -> bool {
         if v.is_empty() {
             self.missing_element(seg, el, what);
@@ -363,7 +363,7 @@ impl<'a> Decoder<'a> {
 
     // Values are read by a quick test first (what nearly every value passes); only a value it
     // does not accept goes through the full parse, which gives the same value or the issue.
-    #[inline]
+    #[inline(always)]
     fn text(&mut self, seg: &Segment, el: usize, v: &[u8]) -> Option<Text> {
         if v.is_empty() {
             return None;
@@ -378,7 +378,7 @@ impl<'a> Decoder<'a> {
     fn text_slow(&mut self, seg: &Segment, el: usize, v: &[u8]) -> Option<Text> {
         self.parse_value(seg, el, v, Text::parse)
     }
-    #[inline]
+    #[inline(always)]
     fn code(&mut self, seg: &Segment, el: usize, v: &[u8]) -> Option<Code> {
         if v.is_empty() {
             return None;
@@ -393,7 +393,7 @@ impl<'a> Decoder<'a> {
     fn code_slow(&mut self, seg: &Segment, el: usize, v: &[u8]) -> Option<Code> {
         self.parse_value(seg, el, v, Code::parse)
     }
-    #[inline]
+    #[inline(always)]
     fn decimal(&mut self, seg: &Segment, el: usize, v: &[u8]) -> Option<Decimal> {
         if v.is_empty() {
             return None;
@@ -408,7 +408,7 @@ impl<'a> Decoder<'a> {
     fn decimal_slow(&mut self, seg: &Segment, el: usize, v: &[u8]) -> Option<Decimal> {
         self.parse_value(seg, el, v, Decimal::parse)
     }
-    #[inline]
+    #[inline(always)]
     fn list<T: CodeList>(&mut self, seg: &Segment, el: usize, v: &[u8]) -> Option<T> {
         if v.is_empty() {
             return None;
@@ -461,7 +461,7 @@ impl<'a> Decoder<'a> {
             }
         }
     }
-    #[inline]
+    #[inline(always)]
     fn date8(&mut self, seg: &Segment, el: usize, v: &[u8]) -> Option<Date> {
         if v.is_empty() {
             return None;
