@@ -91,17 +91,49 @@ fn is_x12_text(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Whether every byte is printable ASCII (0x20..=0x7e), eight bytes at a time.
+#[inline(always)]
+fn printable_ascii(b: &[u8]) -> bool {
+    let mut chunks = b.chunks_exact(8);
+    let mut bad = 0u64;
+    for c in chunks.by_ref() {
+        let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+        // With no byte >= 0x80 the additions carry into no other byte: a byte below 0x20
+        // leaves the high bit of `w + 0x60` clear, 0x7f sets the high bit of `w + 0x01`.
+        bad |= (w & HI) | (!(w.wrapping_add(LO * 0x60)) & HI) | (w.wrapping_add(LO) & HI);
+    }
+    bad == 0
+        && chunks
+            .remainder()
+            .iter()
+            .all(|&c| (0x20..0x7f).contains(&c))
+}
+
+/// Whether every byte is an ASCII letter or digit.
+#[inline(always)]
+fn alphanumeric_ascii(b: &[u8]) -> bool {
+    b.iter().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// The quick test of `bounded_text`: printable ASCII, length within bounds, no space first
+/// or last. A value that passes it passes the full check.
+#[inline(always)]
+fn bounded_ascii(b: &[u8], min: usize, max: usize) -> bool {
+    b.len() >= min
+        && b.len() <= max
+        && b.first() != Some(&b' ')
+        && b.last() != Some(&b' ')
+        && printable_ascii(b)
+}
+
 fn bounded_text(s: &str, min: usize, max: usize) -> Result<(), String> {
-    let b = s.as_bytes();
     // ASCII (nearly all X12 text): one pass over the bytes gives the same answer as the
     // general checks below: length in characters, no leading or trailing white space unless
     // it is all white space, no control character.
-    if b.len() >= min
-        && b.len() <= max
-        && b.iter().all(|&c| (0x20..0x7f).contains(&c))
-        && b.first() != Some(&b' ')
-        && b.last() != Some(&b' ')
-    {
+    if bounded_ascii(s.as_bytes(), min, max) {
         return Ok(());
     }
     let n = s.chars().count();
@@ -122,14 +154,17 @@ pub fn npi_check(s: &str) -> Result<(), String> {
     if !matches!(s.as_bytes()[0], b'1' | b'2') {
         return Err("an NPI starts with 1 or 2".into());
     }
-    let digits: Vec<u32> = "80840"
-        .bytes()
-        .chain(s.bytes())
-        .map(|b| (b - b'0') as u32)
-        .collect();
-    let (body, check) = digits.split_at(digits.len() - 1);
+    // The prefix 80840 and the first nine digits, from the right, every other one doubled.
+    let mut digits = [0u32; 14];
+    for (d, b) in digits
+        .iter_mut()
+        .zip(b"80840".iter().chain(&s.as_bytes()[..9]))
+    {
+        *d = u32::from(b - b'0');
+    }
+    let check = u32::from(s.as_bytes()[9] - b'0');
     let mut sum = 0;
-    for (i, d) in body.iter().rev().enumerate() {
+    for (i, d) in digits.iter().rev().enumerate() {
         let mut v = *d;
         if i % 2 == 0 {
             v *= 2;
@@ -140,11 +175,8 @@ pub fn npi_check(s: &str) -> Result<(), String> {
         sum += v;
     }
     let expected = (10 - sum % 10) % 10;
-    if expected != check[0] {
-        return Err(format!(
-            "check digit is {} but should be {expected}",
-            check[0]
-        ));
+    if expected != check {
+        return Err(format!("check digit is {check} but should be {expected}"));
     }
     Ok(())
 }
@@ -159,7 +191,17 @@ string_newtype!(
 /// kept, since X12 HI forbids it the 278 encoder strips it).
 fn icd10_check(s: &str) -> Result<(), String> {
     let b = s.as_bytes();
-    let compact: Vec<u8> = b.iter().copied().filter(|&c| c != b'.').collect();
+    // The code without its dot (a longer code is refused below whatever it holds).
+    let mut buf = [0u8; 8];
+    let mut n = 0;
+    for &c in b.iter().filter(|&&c| c != b'.') {
+        if n < buf.len() {
+            buf[n] = c;
+        }
+        n += 1;
+    }
+    // More than eight characters keeps eight: the length check refuses it all the same.
+    let compact = &buf[..n.min(buf.len())];
     if b.iter().filter(|&&c| c == b'.').count() > 1
         || (b.contains(&b'.') && b.get(3) != Some(&b'.'))
     {
@@ -204,7 +246,7 @@ string_newtype!(
 );
 
 fn code_check(s: &str) -> Result<(), String> {
-    if s.is_empty() || s.len() > 30 || !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    if s.is_empty() || s.len() > 30 || !alphanumeric_ascii(s.as_bytes()) {
         return Err("a code is 1 to 30 letters or digits".into());
     }
     Ok(())
@@ -221,6 +263,24 @@ string_newtype!(
     /// Free text as X12 carries it: 1 to 264 characters, no control characters.
     Text, "text", "^\\S(.*\\S)?$", text_check
 );
+
+impl Text {
+    /// `parse` for the common case (printable ASCII), without building an error: `None` means
+    /// only that `parse` must decide.
+    #[inline(always)]
+    pub fn parse_quick(s: &str) -> Option<Text> {
+        bounded_ascii(s.as_bytes(), 1, 264).then(|| Text(CompactString::new(s)))
+    }
+}
+
+impl Code {
+    /// `parse` without building an error: `None` when `parse` would refuse the value.
+    #[inline(always)]
+    pub fn parse_quick(s: &str) -> Option<Code> {
+        (!s.is_empty() && s.len() <= 30 && alphanumeric_ascii(s.as_bytes()))
+            .then(|| Code(CompactString::new(s)))
+    }
+}
 
 fn time_check(s: &str) -> Result<(), String> {
     let b = s.as_bytes();
@@ -276,6 +336,23 @@ impl Decimal {
     }
     pub fn from_u64(v: u64) -> Self {
         Decimal(CompactString::new(v.to_string()))
+    }
+    /// `parse` for the common case (digits and at most one inner or leading point), without
+    /// building an error: `None` means only that `parse` must decide.
+    #[inline]
+    pub fn parse_quick(s: &str) -> Option<Self> {
+        let b = s.as_bytes();
+        let mut dots = 0;
+        for &c in b {
+            if c == b'.' {
+                dots += 1;
+            } else if !c.is_ascii_digit() {
+                return None;
+            }
+        }
+        let digits = b.len() - dots;
+        (dots <= 1 && b.last() != Some(&b'.') && (1..=18).contains(&digits))
+            .then(|| Decimal(CompactString::new(s)))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -392,6 +469,23 @@ impl Date {
             return Err(ValueError::new("date", what, "expected digits"));
         }
         Ok(s.parse().unwrap_or(0))
+    }
+    /// `from_x12` without building an error: `None` when `from_x12` would refuse the value.
+    #[inline]
+    pub fn from_x12_quick(b: &[u8]) -> Option<Self> {
+        let b: &[u8; 8] = b.try_into().ok()?;
+        if !b.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let d = |i: usize| u32::from(b[i] - b'0');
+        let year = (d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3)) as u16;
+        let month = (d(4) * 10 + d(5)) as u8;
+        let day = (d(6) * 10 + d(7)) as u8;
+        ((1800..=2999).contains(&year)
+            && (1..=12).contains(&month)
+            && day != 0
+            && day <= days_in_month(year, month))
+        .then_some(Date { year, month, day })
     }
     /// Parses X12 `CCYYMMDD`.
     pub fn from_x12(s: &str) -> Result<Self, ValueError> {
@@ -583,6 +677,84 @@ mod tests {
         assert_eq!(Date::parse("1970-01-01").unwrap().days_since_epoch(), 0);
         assert_eq!(d.add_days(10).unwrap().to_string(), "2026-12-03");
         assert!(DateRange::new(d, Date::parse("2026-01-01").unwrap()).is_err());
+    }
+
+    #[test]
+    fn quick_parses_agree_with_the_full_ones() {
+        let mut values: Vec<String> = [
+            "",
+            " ",
+            "A",
+            " A",
+            "A ",
+            "A B",
+            "ABC123",
+            "abc",
+            "a-b",
+            "A\u{7f}",
+            "A\tB",
+            "\u{e9}t\u{e9}",
+            "0",
+            "12",
+            "1.5",
+            ".5",
+            "5.",
+            ".",
+            "-1",
+            "1.2.3",
+            "150.00",
+            "1234567890123456789",
+            "123456789012345678",
+            "12345678.901234567",
+            "20240229",
+            "20230229",
+            "18000101",
+            "17991231",
+            "30000101",
+            "20241301",
+            "20240100",
+            "20240431",
+            "2024022",
+            "2024022a",
+            "1234567893",
+            "1234567890",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        values.push("X".repeat(264));
+        values.push("X".repeat(265));
+        values.push("C".repeat(30));
+        values.push("C".repeat(31));
+        for b in 0u8..=0x7f {
+            values.push(format!("AB{}CDEFGHIJ", b as char));
+            values.push(format!("{}", b as char));
+        }
+        for v in &values {
+            if let Some(t) = Text::parse_quick(v) {
+                assert_eq!(Text::parse(v).as_ref(), Ok(&t), "{v:?}");
+            }
+            if v.is_ascii() && !v.is_empty() {
+                // The quick test refuses only what it must leave to the full parse.
+                let b = v.as_bytes();
+                let plain = b.iter().all(|&c| (0x20..0x7f).contains(&c))
+                    && b[0] != b' '
+                    && b[b.len() - 1] != b' '
+                    && b.len() <= 264;
+                assert_eq!(Text::parse_quick(v).is_some(), plain, "{v:?}");
+            }
+            assert_eq!(Code::parse_quick(v), Code::parse(v).ok(), "{v:?}");
+            if let Some(d) = Decimal::parse_quick(v) {
+                assert_eq!(Decimal::parse(v).as_ref(), Ok(&d), "{v:?}");
+            } else if !v.contains('-') {
+                assert!(Decimal::parse(v).is_err(), "{v:?}");
+            }
+            assert_eq!(
+                Date::from_x12_quick(v.as_bytes()),
+                Date::from_x12(v).ok(),
+                "{v:?}"
+            );
+        }
     }
 
     #[test]

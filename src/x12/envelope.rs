@@ -12,6 +12,10 @@ fn s(b: &[u8]) -> String {
 
 /// What `s` gives, borrowed when it can be.
 fn trimmed(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    // Valid UTF-8 (nearly always): `from_utf8_lossy` would borrow it too, at a higher cost.
+    if let Ok(t) = std::str::from_utf8(b) {
+        return std::borrow::Cow::Borrowed(t.trim());
+    }
     match String::from_utf8_lossy(b) {
         std::borrow::Cow::Borrowed(t) => std::borrow::Cow::Borrowed(t.trim()),
         std::borrow::Cow::Owned(t) => std::borrow::Cow::Owned(t.trim().to_owned()),

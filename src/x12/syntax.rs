@@ -304,20 +304,47 @@ impl<'a> Segment<'a> {
         if id >= self.raw.len() {
             return (out, &[]);
         }
-        let mut rest = &self.raw[id + 1..];
-        for slot in out.iter_mut() {
-            match rest.iter().position(|&b| b == el) {
-                Some(i) => {
-                    *slot = &rest[..i];
-                    rest = &rest[i + 1..];
-                }
-                None => {
-                    *slot = rest;
-                    return (out, &[]);
-                }
-            }
+        // The separators are found eight bytes at a time, each word's matches taken in order;
+        // the last word ends at the end (overlapping the one before, whose bytes it masks).
+        let bytes = &self.raw[id + 1..];
+        if N == 0 {
+            return (out, bytes);
         }
-        (out, rest)
+        let pattern = LO * u64::from(el);
+        let len = bytes.len();
+        let mut filled = 0;
+        let mut start = 0;
+        let mut at = 0;
+        while at < len {
+            let (word_start, mut hits) = if at + 8 <= len {
+                (at, zero_bytes(word_at(bytes, at) ^ pattern))
+            } else if len >= 8 {
+                let ws = len - 8;
+                let hits = zero_bytes(word_at(bytes, ws) ^ pattern) & (!0u64 << ((at - ws) * 8));
+                (ws, hits)
+            } else {
+                let mut hits = 0u64;
+                for (k, &b) in bytes.iter().enumerate() {
+                    if b == el {
+                        hits |= 0x80 << (k * 8);
+                    }
+                }
+                (0, hits)
+            };
+            while hits != 0 {
+                let i = word_start + (hits.trailing_zeros() / 8) as usize;
+                out[filled] = &bytes[start..i];
+                filled += 1;
+                start = i + 1;
+                if filled == N {
+                    return (out, &bytes[start..]);
+                }
+                hits &= hits - 1;
+            }
+            at = word_start + 8;
+        }
+        out[filled] = &bytes[start..];
+        (out, &[])
     }
     /// The components of an element value of this segment.
     pub fn components(&self, element: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
@@ -343,12 +370,46 @@ impl<'a> Segment<'a> {
     }
 }
 
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+
+/// The high bit of each zero byte of `x` set, every other bit clear (exact: no carries
+/// across bytes).
+#[inline]
+fn zero_bytes(x: u64) -> u64 {
+    !((((x & HI7) + HI7) | x) | HI7)
+}
+
+/// The first `b` in `s`. Segments are short: the first 64 bytes are searched a word at a time
+/// (a vector search costs more to set up than that), the rest with `memchr`.
+#[inline]
+pub fn find_byte(s: &[u8], b: u8) -> Option<usize> {
+    let pattern = LO * u64::from(b);
+    let mut base = 0;
+    while base + 8 <= s.len() && base < 64 {
+        let hits = zero_bytes(word_at(s, base) ^ pattern);
+        if hits != 0 {
+            return Some(base + (hits.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    if base < 64 {
+        // Fewer than eight bytes left.
+        return s[base..].iter().position(|&c| c == b).map(|i| base + i);
+    }
+    memchr(b, &s[base..]).map(|i| base + i)
+}
+
+/// Eight bytes of `s` from `at`, as a little-endian word.
+#[inline]
+fn word_at(s: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"))
+}
+
 /// How many times `b` occurs in `s`, eight bytes at a time (segments are short: this beats a
 /// vector search there).
 #[inline]
 pub fn count_byte(s: &[u8], b: u8) -> usize {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     let pattern = LO * u64::from(b);
     let mut chunks = s.chunks_exact(8);
     let mut n = 0;
@@ -405,7 +466,7 @@ impl<'a> Iterator for Segments<'a> {
                 return None;
             }
             let rest = &self.data[self.pos..];
-            let (len, advance) = match memchr(self.delimiters.segment, rest) {
+            let (len, advance) = match find_byte(rest, self.delimiters.segment) {
                 Some(i) => (i, i + 1),
                 None => (rest.len(), rest.len()),
             };
@@ -487,9 +548,10 @@ struct ScanState {
 const ENVELOPE_IDS: [&[u8]; 5] = [b"ISA", b"GS", b"GE", b"IEA", b"ST"];
 
 fn starts_envelope(seg: &[u8], el: u8) -> bool {
-    ENVELOPE_IDS
-        .iter()
-        .any(|id| seg.starts_with(id) && (seg.len() == id.len() || seg[id.len()] == el))
+    matches!(seg.first(), Some(b'I' | b'G' | b'S'))
+        && ENVELOPE_IDS
+            .iter()
+            .any(|id| seg.starts_with(id) && (seg.len() == id.len() || seg[id.len()] == el))
 }
 
 impl ScanState {
@@ -634,7 +696,7 @@ impl ScanState {
                     has_se: false,
                 });
             }
-            match memchr(d.segment, seg_rest) {
+            match find_byte(seg_rest, d.segment) {
                 Some(i) => {
                     count += 1;
                     let is_se = seg_rest.starts_with(b"SE") && seg_rest.get(2) == Some(&d.element);
@@ -972,6 +1034,81 @@ mod tests {
             streamed.push(ids(&[u.unwrap()]).remove(0));
         }
         assert_eq!(slice, streamed);
+    }
+
+    /// `split_rest` as a plain loop over the elements.
+    fn split_rest_reference<const N: usize>(raw: &[u8]) -> (Vec<Vec<u8>>, Vec<u8>) {
+        let mut parts = raw.split(|&b| b == b'*');
+        parts.next();
+        let all: Vec<&[u8]> = parts.collect();
+        let out = (0..N)
+            .map(|i| all.get(i).copied().unwrap_or(b"").to_vec())
+            .collect();
+        let rest = if all.len() > N {
+            all[N..].join(&b'*')
+        } else {
+            vec![]
+        };
+        (out, rest)
+    }
+
+    #[test]
+    fn find_byte_agrees_with_memchr() {
+        for len in 0..150usize {
+            for at in (0..len).chain([usize::MAX]) {
+                let mut s = vec![b'A'; len];
+                if at < len {
+                    s[at] = b'~';
+                    if at + 3 < len {
+                        s[at + 3] = b'~';
+                    }
+                }
+                assert_eq!(find_byte(&s, b'~'), memchr(b'~', &s), "{len} {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn split_rest_agrees_with_a_plain_loop() {
+        let d = Delimiters::default();
+        let mut raws: Vec<Vec<u8>> = vec![];
+        for len in 0..40usize {
+            for seed in 0..12u64 {
+                // Ids and element lengths that put separators at every offset of a word.
+                let mut raw = b"NM1".to_vec();
+                let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ len as u64;
+                for _ in 0..len {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    raw.push(if x.is_multiple_of(3) {
+                        b'*'
+                    } else {
+                        b'A' + (x % 26) as u8
+                    });
+                }
+                raws.push(raw);
+            }
+        }
+        raws.push(b"HL*1**20*1".to_vec());
+        raws.push(b"SV1*HC:99213*100*UN*1*11*****************Y*".to_vec());
+        for raw in &raws {
+            let seg = Segment::new(raw, d, 1, 0);
+            fn check<const N: usize>(seg: &Segment, raw: &[u8]) {
+                let (got, rest) = seg.split_rest::<N>();
+                let (want, want_rest) = split_rest_reference::<N>(raw);
+                let got: Vec<Vec<u8>> = got.iter().map(|g| g.to_vec()).collect();
+                assert_eq!(got, want, "{:?} {N}", String::from_utf8_lossy(raw));
+                assert_eq!(rest, want_rest, "{:?} {N}", String::from_utf8_lossy(raw));
+            }
+            check::<1>(&seg, raw);
+            check::<2>(&seg, raw);
+            check::<3>(&seg, raw);
+            check::<4>(&seg, raw);
+            check::<7>(&seg, raw);
+            check::<9>(&seg, raw);
+            check::<21>(&seg, raw);
+        }
     }
 
     #[test]

@@ -8,6 +8,55 @@ use crate::x12::syntax::{Segment, Transaction};
 
 use super::Message278;
 
+/// A segment id as a number (its first three bytes and its length), so that a segment is
+/// dispatched by comparing integers, not slices. Ids longer than three bytes never equal a
+/// constant below (their length differs).
+#[inline]
+const fn id_key(id: &[u8]) -> u32 {
+    let n = id.len();
+    let b0 = if n > 0 { id[0] as u32 } else { 0 };
+    let b1 = if n > 1 { id[1] as u32 } else { 0 };
+    let b2 = if n > 2 { id[2] as u32 } else { 0 };
+    let len = if n > 255 { 255 } else { n as u32 };
+    (b0 << 24) | (b1 << 16) | (b2 << 8) | len
+}
+
+/// The keys of the ids the decoder dispatches on.
+mod ids {
+    pub const AAA: u32 = super::id_key(b"AAA");
+    pub const BHT: u32 = super::id_key(b"BHT");
+    pub const CL1: u32 = super::id_key(b"CL1");
+    pub const CR1: u32 = super::id_key(b"CR1");
+    pub const CR2: u32 = super::id_key(b"CR2");
+    pub const CR5: u32 = super::id_key(b"CR5");
+    pub const CR6: u32 = super::id_key(b"CR6");
+    pub const CR7: u32 = super::id_key(b"CR7");
+    pub const CRC: u32 = super::id_key(b"CRC");
+    pub const DMG: u32 = super::id_key(b"DMG");
+    pub const DTP: u32 = super::id_key(b"DTP");
+    pub const HCR: u32 = super::id_key(b"HCR");
+    pub const HI: u32 = super::id_key(b"HI");
+    pub const HL: u32 = super::id_key(b"HL");
+    pub const HSD: u32 = super::id_key(b"HSD");
+    pub const INS: u32 = super::id_key(b"INS");
+    pub const MSG: u32 = super::id_key(b"MSG");
+    pub const N3: u32 = super::id_key(b"N3");
+    pub const N4: u32 = super::id_key(b"N4");
+    pub const NM1: u32 = super::id_key(b"NM1");
+    pub const PER: u32 = super::id_key(b"PER");
+    pub const PRV: u32 = super::id_key(b"PRV");
+    pub const PWK: u32 = super::id_key(b"PWK");
+    pub const REF: u32 = super::id_key(b"REF");
+    pub const SE: u32 = super::id_key(b"SE");
+    pub const ST: u32 = super::id_key(b"ST");
+    pub const SV1: u32 = super::id_key(b"SV1");
+    pub const SV2: u32 = super::id_key(b"SV2");
+    pub const SV3: u32 = super::id_key(b"SV3");
+    pub const TOO: u32 = super::id_key(b"TOO");
+    pub const TRN: u32 = super::id_key(b"TRN");
+    pub const UM: u32 = super::id_key(b"UM");
+}
+
 /// The hierarchical level a segment is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lv {
@@ -110,12 +159,15 @@ struct Decoder<'a> {
     rejects: Vec<Reject>,
     bht_location: Option<Seen>,
     /// NM101 of the NM1 being read (names its loop before the entity exists).
-    pending_role: Vec<u8>,
+    /// (Its first 16 bytes: no role of `event_provider_loop` is longer, so a longer one,
+    /// whole or cut, names the same loop.)
+    pending_role: [u8; 16],
+    pending_role_len: usize,
 }
 
 impl<'a> Decoder<'a> {
     /// A value as text, `None` when it is not UTF-8.
-    #[inline]
+    #[inline(always)]
     fn utf8<'v>(&self, v: &'v [u8]) -> Option<&'v str>
     where
         'a: 'v,
@@ -144,7 +196,8 @@ impl<'a> Decoder<'a> {
             (_, Some(Ent::EventProvider(i))) => {
                 let role = match self.event.providers.get(i) {
                     Some(e) => e.role.as_str(),
-                    None => std::str::from_utf8(self.pending_role.as_slice()).unwrap_or(""),
+                    None => std::str::from_utf8(&self.pending_role[..self.pending_role_len])
+                        .unwrap_or(""),
                 };
                 return Some(event_provider_loop(role, self.response));
             }
@@ -244,8 +297,20 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    #[inline(always)]
     fn required(&mut self, seg: &Segment, el: usize, v: &[u8], what: &str) -> bool {
         if v.is_empty() {
+            self.missing_element(seg, el, what);
+            return false;
+        }
+        true
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn missing_element(&mut self, seg: &Segment, el: usize, what: &str) {
+        let v: &[u8] = &[];
+        {
             let id = seg.id_str().to_owned();
             self.issue(
                 seg,
@@ -255,9 +320,7 @@ impl<'a> Decoder<'a> {
                 format!("{id}{el:02} ({what}) is required"),
                 v,
             );
-            return false;
         }
-        true
     }
 
     fn parse_value<T>(
@@ -298,15 +361,54 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    // Values are read by a quick test first (what nearly every value passes); only a value it
+    // does not accept goes through the full parse, which gives the same value or the issue.
+    #[inline(always)]
     fn text(&mut self, seg: &Segment, el: usize, v: &[u8]) -> Option<Text> {
+        if v.is_empty() {
+            return None;
+        }
+        if let Some(t) = self.utf8(v).and_then(Text::parse_quick) {
+            return Some(t);
+        }
+        self.text_slow(seg, el, v)
+    }
+    #[cold]
+    #[inline(never)]
+    fn text_slow(&mut self, seg: &Segment, el: usize, v: &[u8]) -> Option<Text> {
         self.parse_value(seg, el, v, Text::parse)
     }
+    #[inline(always)]
     fn code(&mut self, seg: &Segment, el: usize, v: &[u8]) -> Option<Code> {
+        if v.is_empty() {
+            return None;
+        }
+        if let Some(c) = self.utf8(v).and_then(Code::parse_quick) {
+            return Some(c);
+        }
+        self.code_slow(seg, el, v)
+    }
+    #[cold]
+    #[inline(never)]
+    fn code_slow(&mut self, seg: &Segment, el: usize, v: &[u8]) -> Option<Code> {
         self.parse_value(seg, el, v, Code::parse)
     }
+    #[inline(always)]
     fn decimal(&mut self, seg: &Segment, el: usize, v: &[u8]) -> Option<Decimal> {
+        if v.is_empty() {
+            return None;
+        }
+        if let Some(d) = self.utf8(v).and_then(Decimal::parse_quick) {
+            return Some(d);
+        }
+        self.decimal_slow(seg, el, v)
+    }
+    #[cold]
+    #[inline(never)]
+    fn decimal_slow(&mut self, seg: &Segment, el: usize, v: &[u8]) -> Option<Decimal> {
         self.parse_value(seg, el, v, Decimal::parse)
     }
+    #[inline(always)]
     fn list<T: CodeList>(&mut self, seg: &Segment, el: usize, v: &[u8]) -> Option<T> {
         if v.is_empty() {
             return None;
@@ -314,6 +416,16 @@ impl<'a> Decoder<'a> {
         match self.utf8(v).and_then(T::from_code) {
             Some(t) => Some(t),
             None => {
+                self.invalid_code::<T>(seg, el, v);
+                None
+            }
+        }
+    }
+    #[cold]
+    #[inline(never)]
+    fn invalid_code<T: CodeList>(&mut self, seg: &Segment, el: usize, v: &[u8]) {
+        {
+            {
                 let id = seg.id_str().to_owned();
                 self.issue(
                     seg,
@@ -327,7 +439,6 @@ impl<'a> Decoder<'a> {
                     ),
                     v,
                 );
-                None
             }
         }
     }
@@ -350,10 +461,19 @@ impl<'a> Decoder<'a> {
             }
         }
     }
+    #[inline(always)]
     fn date8(&mut self, seg: &Segment, el: usize, v: &[u8]) -> Option<Date> {
         if v.is_empty() {
             return None;
         }
+        if let Some(d) = Date::from_x12_quick(v) {
+            return Some(d);
+        }
+        self.date8_slow(seg, el, v)
+    }
+    #[cold]
+    #[inline(never)]
+    fn date8_slow(&mut self, seg: &Segment, el: usize, v: &[u8]) -> Option<Date> {
         match self.utf8(v).map(Date::from_x12) {
             Some(Ok(d)) => Some(d),
             Some(Err(e)) => {
@@ -391,6 +511,9 @@ impl<'a> Decoder<'a> {
                 };
                 let start = self.date8(seg, el, &v[..dash])?;
                 let end = self.date8(seg, el, &v[dash + 1..])?;
+                if start <= end {
+                    return Some(DateOrRange::Range(DateRange { start, end }));
+                }
                 match DateRange::new(start, end) {
                     Ok(r) => Some(DateOrRange::Range(r)),
                     Err(e) => {
@@ -433,17 +556,35 @@ impl<'a> Decoder<'a> {
     }
 
     fn segment(&mut self, seg: &Segment) {
-        match seg.id() {
-            b"ST" | b"SE" => {}
-            b"BHT" => self.bht(seg),
-            b"HL" => self.hl(seg),
-            b"NM1" => self.nm1(seg),
-            b"REF" => self.reference(seg),
-            b"N3" | b"N4" | b"PER" | b"PRV" | b"DMG" | b"INS" => self.entity_detail(seg),
-            b"AAA" => self.aaa(seg),
-            b"TRN" | b"UM" | b"HCR" | b"DTP" | b"HI" | b"HSD" | b"CRC" | b"CL1" | b"CR1"
-            | b"CR2" | b"CR5" | b"CR6" | b"CR7" | b"PWK" | b"MSG" | b"SV1" | b"SV2" | b"SV3"
-            | b"TOO" => self.level_segment(seg),
+        match id_key(seg.id()) {
+            ids::ST | ids::SE => {}
+            ids::BHT => self.bht(seg),
+            ids::HL => self.hl(seg),
+            ids::NM1 => self.nm1(seg),
+            ids::REF => self.reference(seg),
+            ids::N3 | ids::N4 | ids::PER | ids::PRV | ids::DMG | ids::INS => {
+                self.entity_detail(seg)
+            }
+            ids::AAA => self.aaa(seg),
+            ids::TRN
+            | ids::UM
+            | ids::HCR
+            | ids::DTP
+            | ids::HI
+            | ids::HSD
+            | ids::CRC
+            | ids::CL1
+            | ids::CR1
+            | ids::CR2
+            | ids::CR5
+            | ids::CR6
+            | ids::CR7
+            | ids::PWK
+            | ids::MSG
+            | ids::SV1
+            | ids::SV2
+            | ids::SV3
+            | ids::TOO => self.level_segment(seg),
             _ => {
                 let id = seg.id_str().to_owned();
                 let mut loc = self.loc(seg);
@@ -526,6 +667,10 @@ impl<'a> Decoder<'a> {
                 self.event.hl_location = loc;
             }
             Lv::Service => {
+                if self.lines.capacity() == 0 {
+                    // Lines are large: grow once to a usual number, not one at a time.
+                    self.lines.reserve(4);
+                }
                 self.lines.push(LevelData {
                     seen: true,
                     hl_location: loc,
@@ -548,8 +693,9 @@ impl<'a> Decoder<'a> {
             );
             return;
         };
-        self.pending_role.clear();
-        self.pending_role.extend_from_slice(e[0]);
+        let n = e[0].len().min(self.pending_role.len());
+        self.pending_role[..n].copy_from_slice(&e[0][..n]);
+        self.pending_role_len = n;
         // Issues in this NM1 are located in the loop it opens.
         self.entity = match lv {
             Lv::Umo => Some(Ent::Umo),
@@ -571,34 +717,18 @@ impl<'a> Decoder<'a> {
             None
         };
         let kind = kind.unwrap_or(EntityType::Organization);
-        let mut ent = match role {
-            Some(role) => Entity {
-                role,
-                kind,
-                name: None,
-                first_name: None,
-                middle_name: None,
-                prefix: None,
-                suffix: None,
-                id: None,
-                references: vec![],
-                address: None,
-                contacts: vec![],
-                provider_info: None,
-                demographics: None,
-                relationship: None,
-                id_system: None,
-                stated_role: None,
-                locations: vec![],
-            },
-            None => Entity::new("ZZ", kind).expect("a valid code"),
+        // The parts are read first and the entity built once where it goes (an entity is
+        // over 500 bytes: each move is a copy).
+        let role = match role {
+            Some(role) => role,
+            None => Entity::new("ZZ", kind).expect("a valid code").role,
         };
-        ent.name = self.text(seg, 3, e[2]);
-        ent.first_name = self.text(seg, 4, e[3]);
-        ent.middle_name = self.text(seg, 5, e[4]);
-        ent.prefix = self.text(seg, 6, e[5]);
-        ent.suffix = self.text(seg, 7, e[6]);
-        ent.id = match (e[7], e[8]) {
+        let name = self.text(seg, 3, e[2]);
+        let first_name = self.text(seg, 4, e[3]);
+        let middle_name = self.text(seg, 5, e[4]);
+        let prefix = self.text(seg, 6, e[5]);
+        let suffix = self.text(seg, 7, e[6]);
+        let id = match (e[7], e[8]) {
             (b"", b"") => None,
             (b"", v) => {
                 self.issue(
@@ -660,12 +790,36 @@ impl<'a> Decoder<'a> {
             }
         };
         self.extra_rest(seg, 9, &e, rest);
+        let ent = Entity {
+            role,
+            kind,
+            name,
+            first_name,
+            middle_name,
+            prefix,
+            suffix,
+            id,
+            references: vec![],
+            address: None,
+            contacts: vec![],
+            provider_info: None,
+            demographics: None,
+            relationship: None,
+            id_system: None,
+            stated_role: None,
+            locations: vec![],
+        };
         let which = match lv {
             Lv::Umo => Ent::Umo,
             Lv::Requester => Ent::Requester,
             Lv::Subscriber => Ent::Subscriber,
             Lv::Dependent => Ent::Dependent,
             Lv::Event => {
+                // Most levels name one provider: room for one entity is a small allocation,
+                // room for the default four is not.
+                if self.event.providers.capacity() == 0 {
+                    self.event.providers.reserve_exact(1);
+                }
                 self.event.providers.push(ent);
                 self.entity = Some(Ent::EventProvider(self.event.providers.len() - 1));
                 return;
@@ -674,6 +828,9 @@ impl<'a> Decoder<'a> {
                 let Some(line) = self.lines.last_mut() else {
                     return;
                 };
+                if line.providers.capacity() == 0 {
+                    line.providers.reserve_exact(1);
+                }
                 line.providers.push(ent);
                 self.entity = Some(Ent::ServiceProvider(line.providers.len() - 1));
                 return;
@@ -977,8 +1134,8 @@ impl<'a> Decoder<'a> {
         }
         let service_level = self.level == Some(Lv::Service);
         let response = self.response;
-        match seg.id() {
-            b"TRN" => {
+        match id_key(seg.id()) {
+            ids::TRN => {
                 let (e, rest) = seg.split_rest::<4>();
                 let ok = self.required(seg, 1, e[0], "trace type")
                     & self.required(seg, 2, e[1], "trace number")
@@ -1005,7 +1162,7 @@ impl<'a> Decoder<'a> {
                         });
                 }
             }
-            b"UM" => {
+            ids::UM => {
                 let review = self.um(seg);
                 let l = self.level_data().expect("level");
                 if l.review.is_some() {
@@ -1018,7 +1175,7 @@ impl<'a> Decoder<'a> {
                 }
                 self.level_data().expect("level").review = review;
             }
-            b"HCR" => {
+            ids::HCR => {
                 let (e, rest) = seg.split_rest::<4>();
                 let action = if self.required(seg, 1, e[0], "action code") {
                     self.list(seg, 1, e[0])
@@ -1044,7 +1201,7 @@ impl<'a> Decoder<'a> {
                 l.reason = reason;
                 l.second_opinion = ssop;
             }
-            b"DTP" => {
+            ids::DTP => {
                 let (e, rest) = seg.split_rest::<3>();
                 let ok = self.required(seg, 1, e[0], "date qualifier")
                     & self.required(seg, 2, e[1], "date format")
@@ -1087,7 +1244,7 @@ impl<'a> Decoder<'a> {
                     .dates
                     .push(EventDate { qualifier, date });
             }
-            b"HI" => {
+            ids::HI => {
                 let mut diagnoses = vec![];
                 for (i, v) in seg.elements().enumerate() {
                     if v.is_empty() {
@@ -1161,7 +1318,7 @@ impl<'a> Decoder<'a> {
                     .diagnoses
                     .extend(diagnoses);
             }
-            b"HSD" => {
+            ids::HSD => {
                 let (e, rest) = seg.split_rest::<8>();
                 let q = ServiceQuantity {
                     unit: self.list(seg, 1, e[0]),
@@ -1185,7 +1342,7 @@ impl<'a> Decoder<'a> {
                     self.level_data().expect("level").quantity = Some(q);
                 }
             }
-            b"CRC" => {
+            ids::CRC => {
                 let (e, rest) = seg.split_rest::<7>();
                 let ok = self.required(seg, 1, e[0], "condition category")
                     & self.required(seg, 2, e[1], "certification condition indicator")
@@ -1208,7 +1365,7 @@ impl<'a> Decoder<'a> {
                         });
                 }
             }
-            b"CL1" => {
+            ids::CL1 => {
                 let (e, rest) = seg.split_rest::<4>();
                 let info = InstitutionalInfo {
                     admission_type: self.code(seg, 1, e[0]),
@@ -1229,7 +1386,7 @@ impl<'a> Decoder<'a> {
                     self.level_data().expect("level").institutional = Some(info);
                 }
             }
-            b"CR1" | b"CR2" | b"CR5" | b"CR6" | b"CR7" => {
+            ids::CR1 | ids::CR2 | ids::CR5 | ids::CR6 | ids::CR7 => {
                 let mut elements: Vec<String> = vec![];
                 for (i, v) in seg.elements().enumerate() {
                     match self.utf8(v) {
@@ -1256,7 +1413,7 @@ impl<'a> Decoder<'a> {
                     .clinical
                     .push(ClinicalSegment { segment, elements });
             }
-            b"PWK" => {
+            ids::PWK => {
                 let (e, rest) = seg.split_rest::<7>();
                 let ok = self.required(seg, 1, e[0], "report type")
                     & self.required(seg, 2, e[1], "report transmission");
@@ -1305,7 +1462,7 @@ impl<'a> Decoder<'a> {
                         });
                 }
             }
-            b"MSG" => {
+            ids::MSG => {
                 let (e, rest) = seg.split_rest::<1>();
                 // Payers pad MSG01 (" NFSS"); the text is kept trimmed.
                 let trimmed = self.utf8(e[0]).map(str::trim).unwrap_or("");
@@ -1319,7 +1476,7 @@ impl<'a> Decoder<'a> {
                     self.level_data().expect("level").messages.push(t);
                 }
             }
-            b"SV1" | b"SV2" | b"SV3" => {
+            ids::SV1 | ids::SV2 | ids::SV3 => {
                 if !service_level {
                     let id = seg.id_str().to_owned();
                     let mut loc = self.loc(seg);
@@ -1347,7 +1504,7 @@ impl<'a> Decoder<'a> {
                     );
                 }
             }
-            b"TOO" => {
+            ids::TOO => {
                 let (e, rest) = seg.split_rest::<3>();
                 let ok = self.required(seg, 1, e[0], "code list qualifier")
                     & self.required(seg, 2, e[1], "tooth number");
@@ -1599,7 +1756,9 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn finish(mut self) -> (Option<Message278>, Vec<Issue>) {
+    /// Builds the message from what was read (by `&mut self`: moving the decoder, several
+    /// kilobytes, into this call would copy it).
+    fn finish(&mut self) -> (Option<Message278>, Vec<Issue>) {
         let Some(reference) = self.reference.take() else {
             if self.bht_location.is_none() {
                 self.issues.push(
@@ -1611,20 +1770,22 @@ impl<'a> Decoder<'a> {
                     .ack(AckCode::Segment("3")),
                 );
             }
-            return (None, self.issues);
+            return (None, std::mem::take(&mut self.issues));
         };
         let response = self.response;
-        let mut issues = self.issues;
+        let mut issues = std::mem::take(&mut self.issues);
         let missing = |issues: &mut Vec<Issue>, loc: &Location, what: &str| {
             issues.push(
                 Issue::error("required_segment_missing", loc.clone(), what.to_owned())
                     .ack(AckCode::Segment("3")),
             );
         };
-        let lines_data = std::mem::take(&mut self.lines);
+        // Each line's parts are taken out where they are (a line is over a kilobyte: moving
+        // it out of the vector would copy it).
+        let mut lines_data = std::mem::take(&mut self.lines);
         let mut services = Vec::with_capacity(lines_data.len());
-        let mut line_decisions = Vec::new();
-        for (i, mut l) in lines_data.into_iter().enumerate() {
+        let mut line_decisions = Vec::with_capacity(if response { lines_data.len() } else { 0 });
+        for (i, l) in lines_data.iter_mut().enumerate() {
             let mut messages = std::mem::take(&mut l.messages);
             let message = if response { None } else { messages.pop() };
             if !response {
@@ -1677,15 +1838,15 @@ impl<'a> Decoder<'a> {
             }
             services.push(ServiceLine {
                 trace_numbers: echo_traces,
-                review: l.review,
-                references: l.references,
-                dates: l.dates,
-                service: l.service,
-                teeth: l.teeth,
-                quantity: l.quantity,
-                attachments: l.attachments,
+                review: l.review.take(),
+                references: std::mem::take(&mut l.references),
+                dates: std::mem::take(&mut l.dates),
+                service: l.service.take(),
+                teeth: std::mem::take(&mut l.teeth),
+                quantity: l.quantity.take(),
+                attachments: std::mem::take(&mut l.attachments),
                 message,
-                providers: l.providers,
+                providers: std::mem::take(&mut l.providers),
                 change: None,
                 terms: None,
             });
@@ -1710,7 +1871,9 @@ impl<'a> Decoder<'a> {
                 ));
             }
         }
-        let mut ev = std::mem::take(&mut self.event);
+        // The event's parts are taken where they are (moving the whole level out would copy
+        // a kilobyte and write a default in its place).
+        let ev = &mut self.event;
         // Built only for an issue.
         let (base, first_index, ev_seen) = (self.base, self.first_index, ev.hl_location);
         let ev_loc = move || located(base, first_index, ev_seen);
@@ -1789,12 +1952,12 @@ impl<'a> Decoder<'a> {
                 purpose: self.purpose.unwrap_or(Purpose::Request),
                 submitter_reference: reference,
                 created_date: self.created_date,
-                created_time: self.created_time,
-                transaction_type: self.transaction_type,
-                umo: self.umo.expect("checked"),
-                requester: self.requester.expect("checked"),
-                subscriber: self.subscriber.expect("checked"),
-                dependent: self.dependent,
+                created_time: self.created_time.take(),
+                transaction_type: self.transaction_type.take(),
+                umo: self.umo.take().expect("checked"),
+                requester: self.requester.take().expect("checked"),
+                subscriber: self.subscriber.take().expect("checked"),
+                dependent: self.dependent.take(),
                 event: event.expect("checked"),
                 services,
                 revises: None,
@@ -1838,12 +2001,12 @@ impl<'a> Decoder<'a> {
         let resp = AuthorizationResponse {
             submitter_reference: reference,
             created_date: self.created_date,
-            created_time: self.created_time,
-            transaction_type: self.transaction_type,
-            umo: self.umo,
-            requester: self.requester,
-            subscriber: self.subscriber,
-            dependent: self.dependent,
+            created_time: self.created_time.take(),
+            transaction_type: self.transaction_type.take(),
+            umo: self.umo.take(),
+            requester: self.requester.take(),
+            subscriber: self.subscriber.take(),
+            dependent: self.dependent.take(),
             event,
             services,
             decision,
@@ -1920,7 +2083,8 @@ pub fn decode(tx: &Transaction, base: &Location) -> (Option<Message278>, Vec<Iss
         entity: None,
         rejects: Vec::new(),
         bht_location: None,
-        pending_role: Vec::new(),
+        pending_role: [0; 16],
+        pending_role_len: 0,
     };
     let mut segs = tx.segments();
     match segs.next() {
