@@ -374,8 +374,63 @@ pub async fn token_for_assertion(
     issue(store, &key, now_ms, TOKEN_TTL_S).await
 }
 
+/// The client id and secret of an HTTP Basic `Authorization` header (RFC 7617), as OAuth2
+/// client authentication sends them; `None` when absent or malformed.
+pub fn basic_credentials(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
+    let v = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let b64 = v.strip_prefix("Basic ")?;
+    let raw = base64_decode(b64.trim())?;
+    let s = String::from_utf8(raw).ok()?;
+    let (id, secret) = s.split_once(':')?;
+    Some((id.to_owned(), secret.to_owned()))
+}
+
+/// Base64 (standard or URL-safe alphabet, padding optional).
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn basic_credentials_are_read() {
+        assert_eq!(base64_decode("YTpi").unwrap(), b"a:b");
+        let mut h = axum::http::HeaderMap::new();
+        h.insert(
+            axum::http::header::AUTHORIZATION,
+            "Basic YTpi".parse().unwrap(),
+        );
+        assert_eq!(basic_credentials(&h), Some(("a".into(), "b".into())));
+        h.insert(
+            axum::http::header::AUTHORIZATION,
+            "Basic !!".parse().unwrap(),
+        );
+        assert_eq!(basic_credentials(&h), None);
+    }
+
     use super::*;
 
     #[test]

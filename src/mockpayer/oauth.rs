@@ -66,40 +66,6 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     )
 }
 
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let b64 = v.strip_prefix("Basic ")?;
-    let raw = base64_decode(b64.trim())?;
-    let s = String::from_utf8(raw).ok()?;
-    let (id, secret) = s.split_once(':')?;
-    Some((id.to_owned(), secret.to_owned()))
-}
-
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            b'=' => break,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
-}
-
 pub(crate) async fn token(
     State(s): State<MockState>,
     headers: HeaderMap,
@@ -133,7 +99,11 @@ pub(crate) async fn token(
             Err(e) => return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", &e),
         }
     } else {
-        let (id, secret) = match (basic_credentials(&headers), &f.client_id, &f.client_secret) {
+        let (id, secret) = match (
+            crate::auth::basic_credentials(&headers),
+            &f.client_id,
+            &f.client_secret,
+        ) {
             (Some(c), _, _) => c,
             (None, Some(i), Some(sec)) => (i.clone(), sec.clone()),
             _ => {
