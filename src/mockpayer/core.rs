@@ -249,7 +249,7 @@ async fn process(
     rec.transaction_control = decoded
         .transactions
         .first()
-        .map(|t| t.transaction.control_number.clone());
+        .map(|t| t.transaction.control_number.to_string());
     let mut issues: Vec<Issue> = decoded.all_issues().cloned().collect();
     let mut requests = vec![];
     for t in &decoded.transactions {

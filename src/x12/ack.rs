@@ -1075,11 +1075,11 @@ pub(crate) fn parse_999(
         sender_id: isa.map(|h| h.sender_id.clone()).unwrap_or_default(),
         receiver_id: isa.map(|h| h.receiver_id.clone()).unwrap_or_default(),
         interchange_control_number: isa.map(|h| h.control_number.clone()).unwrap_or_default(),
-        control_number: header.control_number.clone(),
+        control_number: header.control_number.to_string(),
         implementation_reference: if header.reference.is_empty() {
             None
         } else {
-            Some(header.reference.clone())
+            Some(header.reference.to_string())
         },
         group,
     }
@@ -1346,7 +1346,7 @@ fn plan_transaction(
     let reference = if t.reference.is_empty() {
         None
     } else if writable(&t.reference, 1, 35, d) {
-        Some(t.reference.clone())
+        Some(t.reference.to_string())
     } else {
         notes.push(
             Issue::warning(
@@ -1540,8 +1540,8 @@ fn plan_transaction(
         )
     };
     Some(AcknowledgedTransaction {
-        transaction_set_id: t.id.clone(),
-        control_number: t.control_number.clone(),
+        transaction_set_id: t.id.to_string(),
+        control_number: t.control_number.to_string(),
         implementation_reference: reference,
         segment_errors,
         status: Some(TransactionStatus {

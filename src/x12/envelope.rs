@@ -1,6 +1,7 @@
 //! Envelopes: ISA/IEA, GS/GE, ST/SE. The tracker follows the units a reader yields, checks
 //! counts and control numbers, and gives each transaction set its location.
 
+use compact_str::CompactString;
 use serde::Serialize;
 
 use super::error::{AckCode, Issue, Location};
@@ -8,6 +9,11 @@ use super::syntax::{Delimiters, Segment, SliceReader, Transaction, Unit};
 
 fn s(b: &[u8]) -> String {
     trimmed(b).into_owned()
+}
+
+/// `s` without allocating for a short value (ST01-03 are at most 9 or 12 characters).
+fn short(b: &[u8]) -> CompactString {
+    CompactString::from(trimmed(b))
 }
 
 /// What `s` gives, borrowed when it can be.
@@ -106,12 +112,12 @@ pub struct GroupHeader {
 pub struct TransactionHeader {
     /// 1-based position in the group.
     pub index: usize,
-    /// ST01 (278, 999).
-    pub id: String,
+    /// ST01 (278, 999). (Short strings kept inline: headers are built by the million.)
+    pub id: CompactString,
     /// ST02.
-    pub control_number: String,
+    pub control_number: CompactString,
     /// ST03 (005010X217).
-    pub reference: String,
+    pub reference: CompactString,
     pub segment_count: usize,
     #[serde(skip)]
     pub location: Location,
@@ -571,7 +577,7 @@ impl EnvelopeTracker {
         let (id, control, reference) = match &st {
             Some(st) => {
                 let e = st.split::<3>();
-                (s(e[0]), s(e[1]), s(e[2]))
+                (short(e[0]), short(e[1]), short(e[2]))
             }
             None => Default::default(),
         };

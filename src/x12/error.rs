@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use compact_str::CompactString;
 use serde::Serialize;
 
 /// Where a problem is. Indexes are 1-based; fields that do not apply are `None`.
@@ -18,7 +19,7 @@ pub struct Location {
     pub transaction: Option<usize>,
     /// ST02 of that transaction set.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub control_number: Option<String>,
+    pub control_number: Option<CompactString>,
     /// Position of the segment in the file (ISA = 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segment_index: Option<usize>,
