@@ -693,8 +693,11 @@ impl<'a> Decoder<'a> {
             );
             return;
         };
+        // Byte by byte: a role is two or three bytes, not worth a call to `memcpy`.
         let n = e[0].len().min(self.pending_role.len());
-        self.pending_role[..n].copy_from_slice(&e[0][..n]);
+        for (to, from) in self.pending_role.iter_mut().zip(&e[0][..n]) {
+            *to = *from;
+        }
         self.pending_role_len = n;
         // Issues in this NM1 are located in the loop it opens.
         self.entity = match lv {
@@ -1245,7 +1248,10 @@ impl<'a> Decoder<'a> {
                     .push(EventDate { qualifier, date });
             }
             ids::HI => {
-                let mut diagnoses = vec![];
+                // Read into the level's own list (a list of its own, then appended, would be a
+                // second allocation).
+                let mut diagnoses =
+                    std::mem::take(&mut self.level_data().expect("level").diagnoses);
                 for (i, v) in seg.elements().enumerate() {
                     if v.is_empty() {
                         continue;
@@ -1313,10 +1319,7 @@ impl<'a> Decoder<'a> {
                         });
                     }
                 }
-                self.level_data()
-                    .expect("level")
-                    .diagnoses
-                    .extend(diagnoses);
+                self.level_data().expect("level").diagnoses = diagnoses;
             }
             ids::HSD => {
                 let (e, rest) = seg.split_rest::<8>();
