@@ -11,8 +11,18 @@ fn s(b: &[u8]) -> String {
     trimmed(b).into_owned()
 }
 
-/// `s` without allocating for a short value (ST01-03 are at most 9 or 12 characters).
+/// `s` without allocating for a short value (ST01-03 are at most 9 or 12 characters), and
+/// without the UTF-8 and trimming work for a plain one (ASCII, starting and ending with a
+/// letter or digit: nothing to trim).
 fn short(b: &[u8]) -> CompactString {
+    if let (Some(first), Some(last)) = (b.first(), b.last())
+        && first.is_ascii_alphanumeric()
+        && last.is_ascii_alphanumeric()
+        && b.is_ascii()
+        && let Ok(plain) = std::str::from_utf8(b)
+    {
+        return CompactString::new(plain);
+    }
     CompactString::from(trimmed(b))
 }
 
@@ -619,7 +629,8 @@ impl EnvelopeTracker {
         let se_ok = tx.has_se
             && last_segment(tx).is_some_and(|se| {
                 let e = se.split::<2>();
-                same_number(e[0], tx.segment_count) && trimmed(e[1]) == control.as_str()
+                same_number(e[0], tx.segment_count)
+                    && (e[1] == control.as_bytes() || trimmed(e[1]) == control.as_str())
             });
         if tx.has_se && !se_ok {
             let se = segs.last().expect("a transaction with SE has segments");

@@ -1497,7 +1497,10 @@ impl<'a> Decoder<'a> {
                 let service = self.service(seg);
                 let l = self.level_data().expect("level");
                 let dup = l.service.is_some();
-                l.service = service.or(l.service.take());
+                // Moved once (a service is over 200 bytes); a line keeps its last readable one.
+                if service.is_some() {
+                    l.service = service;
+                }
                 if dup {
                     self.warn(
                         seg,
