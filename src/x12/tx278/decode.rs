@@ -57,6 +57,13 @@ mod ids {
     pub const UM: u32 = super::id_key(b"UM");
 }
 
+/// Appends the value `make` builds. The value is built where it goes (`push` of a value built
+/// first copies it: a line level is over a kilobyte, an entity over 600 bytes).
+#[inline(always)]
+fn push_built<T>(list: &mut Vec<T>, make: impl FnOnce() -> T) {
+    list.extend(std::iter::once_with(make));
+}
+
 /// The hierarchical level a segment is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lv {
@@ -671,7 +678,7 @@ impl<'a> Decoder<'a> {
                     // Lines are large: grow once to a usual number, not one at a time.
                     self.lines.reserve(4);
                 }
-                self.lines.push(LevelData {
+                push_built(&mut self.lines, || LevelData {
                     seen: true,
                     hl_location: loc,
                     ..LevelData::default()
@@ -793,7 +800,8 @@ impl<'a> Decoder<'a> {
             }
         };
         self.extra_rest(seg, 9, &e, rest);
-        let ent = Entity {
+        // Built where it goes (see `push_built`).
+        let entity = move || Entity {
             role,
             kind,
             name,
@@ -823,7 +831,7 @@ impl<'a> Decoder<'a> {
                 if self.event.providers.capacity() == 0 {
                     self.event.providers.reserve_exact(1);
                 }
-                self.event.providers.push(ent);
+                push_built(&mut self.event.providers, entity);
                 self.entity = Some(Ent::EventProvider(self.event.providers.len() - 1));
                 return;
             }
@@ -834,7 +842,7 @@ impl<'a> Decoder<'a> {
                 if line.providers.capacity() == 0 {
                     line.providers.reserve_exact(1);
                 }
-                line.providers.push(ent);
+                push_built(&mut line.providers, entity);
                 self.entity = Some(Ent::ServiceProvider(line.providers.len() - 1));
                 return;
             }
@@ -854,7 +862,7 @@ impl<'a> Decoder<'a> {
             Ent::Subscriber => &mut self.subscriber,
             _ => &mut self.dependent,
         };
-        *slot = Some(ent);
+        *slot = Some(entity());
     }
 
     fn reference(&mut self, seg: &Segment) {
@@ -1151,10 +1159,8 @@ impl<'a> Decoder<'a> {
                 if let (Some(kind), Some(reference), Some(originator), true) =
                     (kind, reference, originator, ok)
                 {
-                    self.level_data()
-                        .expect("level")
-                        .trace_numbers
-                        .push(TraceNumber {
+                    push_built(&mut self.level_data().expect("level").trace_numbers, || {
+                        TraceNumber {
                             kind,
                             reference,
                             originator,
@@ -1162,7 +1168,8 @@ impl<'a> Decoder<'a> {
                             system: None,
                             originator_system: None,
                             jurisdiction: None,
-                        });
+                        }
+                    });
                 }
             }
             ids::UM => {
@@ -1822,7 +1829,7 @@ impl<'a> Decoder<'a> {
                         format!("service line {} has neither HCR nor AAA", i + 1),
                     ));
                 }
-                line_decisions.push(LineDecision {
+                push_built(&mut line_decisions, || LineDecision {
                     line: i + 1,
                     status: match (l.action, l.rejects.is_empty()) {
                         (Some(a), _) => a.into(),
@@ -1842,7 +1849,7 @@ impl<'a> Decoder<'a> {
                     messages,
                 });
             }
-            services.push(ServiceLine {
+            push_built(&mut services, || ServiceLine {
                 trace_numbers: echo_traces,
                 review: l.review.take(),
                 references: std::mem::take(&mut l.references),
