@@ -1997,34 +1997,38 @@ impl<'a> Decoder<'a> {
             );
         }
         let status = overall_status(ev.action, &line_decisions, &rejects);
-        let decision = Decision {
-            status,
-            action: ev.action,
-            certification_number: ev.certification_number.take(),
-            reason: ev.reason.take(),
-            second_surgical_opinion: ev.second_opinion,
-            certification: std::mem::take(&mut ev.certification),
-            approved_quantity: ev.quantity.take(),
-            administrative_reference: ev.administrative_reference.take(),
-            trace_numbers: dec_traces,
-            rejects,
-            messages: ev_messages,
-            lines: line_decisions,
-        };
-        let resp = AuthorizationResponse {
-            submitter_reference: reference,
-            created_date: self.created_date,
-            created_time: self.created_time.take(),
-            transaction_type: self.transaction_type.take(),
-            umo: self.umo.take(),
-            requester: self.requester.take(),
-            subscriber: self.subscriber.take(),
-            dependent: self.dependent.take(),
-            event,
-            services,
-            decision,
-        };
-        (Some(Message278::Response(Box::new(resp))), issues)
+        // Allocated first and built in place (`Box::new` of a built value copies its 3.6 KB).
+        let boxed = Box::<AuthorizationResponse>::new_uninit();
+        let resp = Box::write(
+            boxed,
+            AuthorizationResponse {
+                submitter_reference: reference,
+                created_date: self.created_date,
+                created_time: self.created_time.take(),
+                transaction_type: self.transaction_type.take(),
+                umo: self.umo.take(),
+                requester: self.requester.take(),
+                subscriber: self.subscriber.take(),
+                dependent: self.dependent.take(),
+                event,
+                services,
+                decision: Decision {
+                    status,
+                    action: ev.action,
+                    certification_number: ev.certification_number.take(),
+                    reason: ev.reason.take(),
+                    second_surgical_opinion: ev.second_opinion,
+                    certification: std::mem::take(&mut ev.certification),
+                    approved_quantity: ev.quantity.take(),
+                    administrative_reference: ev.administrative_reference.take(),
+                    trace_numbers: dec_traces,
+                    rejects,
+                    messages: ev_messages,
+                    lines: line_decisions,
+                },
+            },
+        );
+        (Some(Message278::Response(resp)), issues)
     }
 }
 
