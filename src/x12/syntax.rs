@@ -461,6 +461,17 @@ fn gather(hits: u64) -> u64 {
     ((hits >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
 }
 
+/// Bit `i` set where `s[i] == b`.
+#[inline]
+fn eq_mask64(s: &[u8; 64], b: u8) -> u64 {
+    let mut m = 0u64;
+    for k in 0..4 {
+        let c: &[u8; 16] = s[k * 16..k * 16 + 16].try_into().expect("16 bytes");
+        m |= u64::from(eq_mask16(c, b)) << (k * 16);
+    }
+    m
+}
+
 /// Bit `i` set where `s[i] == b`, for `s` of at most 64 bytes (only its first 64 are looked at).
 /// Sixteen bytes at a time, the last sixteen overlapping the ones before (same bits, so or-ed);
 /// fewer than sixteen a word at a time the same way.
@@ -468,12 +479,7 @@ fn gather(hits: u64) -> u64 {
 fn eq_mask(s: &[u8], b: u8) -> u64 {
     let len = s.len();
     if len >= 64 {
-        let mut m = 0u64;
-        for k in 0..4 {
-            let c: &[u8; 16] = s[k * 16..k * 16 + 16].try_into().expect("16 bytes");
-            m |= u64::from(eq_mask16(c, b)) << (k * 16);
-        }
-        return m;
+        return eq_mask64(s[..64].try_into().expect("64 bytes"), b);
     }
     if len >= 16 {
         let chunk = |a: usize| {
@@ -541,20 +547,31 @@ impl BlockFinder {
     /// of line, so that the usual case stays small where it is inlined).
     #[inline(never)]
     fn find_in_next_blocks(&mut self, s: &[u8], b: u8, mut pos: usize) -> Option<usize> {
-        let len = s.len();
-        while pos < len {
-            // The last block ends at the end of `s` (overlapping the one before).
-            let base = if pos + 64 <= len {
-                pos
-            } else {
-                len.saturating_sub(64)
-            };
-            self.base = base;
-            self.mask = eq_mask(&s[base..len.min(base + 64)], b) & (!0u64 << (pos - base));
-            if self.mask != 0 {
-                return Some(base + self.mask.trailing_zeros() as usize);
+        while let Some(block) = s.get(pos..pos + 64) {
+            let mask = eq_mask64(block.try_into().expect("64 bytes"), b);
+            self.base = pos;
+            self.mask = mask;
+            if mask != 0 {
+                return Some(pos + mask.trailing_zeros() as usize);
             }
-            pos = base + 64;
+            pos += 64;
+        }
+        self.find_in_tail(s, b, pos)
+    }
+
+    /// `find` in the last bytes, fewer than 64 from `pos`: the last block ends at the end of
+    /// `s` (overlapping the one before).
+    #[cold]
+    fn find_in_tail(&mut self, s: &[u8], b: u8, pos: usize) -> Option<usize> {
+        let len = s.len();
+        if pos >= len {
+            return None;
+        }
+        let base = len.saturating_sub(64);
+        self.base = base;
+        self.mask = eq_mask(&s[base..], b) & (!0u64 << (pos - base));
+        if self.mask != 0 {
+            return Some(base + self.mask.trailing_zeros() as usize);
         }
         None
     }
@@ -596,7 +613,7 @@ impl<'a> Segments<'a> {
 
 impl<'a> Iterator for Segments<'a> {
     type Item = Segment<'a>;
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Segment<'a>> {
         loop {
             while self.pos < self.data.len() && is_line_break(self.data[self.pos]) {
