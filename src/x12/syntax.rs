@@ -298,53 +298,55 @@ impl<'a> Segment<'a> {
     /// segment has no more than N elements), for telling whether more carry data.
     #[inline]
     pub fn split_rest<const N: usize>(&self) -> ([&'a [u8]; N], &'a [u8]) {
-        let el = self.delimiters.element;
+        // The array is filled where the caller keeps it, by one function for every N.
         let mut out: [&'a [u8]; N] = [&[]; N];
+        let rest = self.split_into(&mut out);
+        (out, rest)
+    }
+
+    /// Fills `out` with elements 1..=out.len() (left as they are when absent) and returns what
+    /// follows the separator after the last of them (empty when there is no more).
+    fn split_into(&self, out: &mut [&'a [u8]]) -> &'a [u8] {
+        let el = self.delimiters.element;
         let id = self.id().len();
         if id >= self.raw.len() {
-            return (out, &[]);
+            return &[];
         }
-        // The separators are found eight bytes at a time, each word's matches taken in order;
-        // the last word ends at the end (overlapping the one before, whose bytes it masks).
+        // The separators are found 64 bytes at a time (nearly every segment is shorter), each
+        // block's matches taken in order from its mask.
         let bytes = &self.raw[id + 1..];
-        if N == 0 {
-            return (out, bytes);
+        if out.is_empty() {
+            return bytes;
         }
-        let pattern = LO * u64::from(el);
         let len = bytes.len();
         let mut filled = 0;
         let mut start = 0;
-        let mut at = 0;
-        while at < len {
-            let (word_start, mut hits) = if at + 8 <= len {
-                (at, zero_bytes(word_at(bytes, at) ^ pattern))
-            } else if len >= 8 {
-                let ws = len - 8;
-                let hits = zero_bytes(word_at(bytes, ws) ^ pattern) & (!0u64 << ((at - ws) * 8));
-                (ws, hits)
-            } else {
-                let mut hits = 0u64;
-                for (k, &b) in bytes.iter().enumerate() {
-                    if b == el {
-                        hits |= 0x80 << (k * 8);
-                    }
-                }
-                (0, hits)
-            };
+        let mut block = 0;
+        loop {
+            let mut hits = eq_mask(&bytes[block..len.min(block + 64)], el);
             while hits != 0 {
-                let i = word_start + (hits.trailing_zeros() / 8) as usize;
-                out[filled] = &bytes[start..i];
+                let i = block + hits.trailing_zeros() as usize;
+                // With all taken, what follows the last one's separator is the rest.
+                let Some(slot) = out.get_mut(filled) else {
+                    return &bytes[start..];
+                };
+                *slot = &bytes[start..i];
                 filled += 1;
                 start = i + 1;
-                if filled == N {
-                    return (out, &bytes[start..]);
-                }
                 hits &= hits - 1;
             }
-            at = word_start + 8;
+            block += 64;
+            if block >= len {
+                break;
+            }
         }
-        out[filled] = &bytes[start..];
-        (out, &[])
+        match out.get_mut(filled) {
+            Some(slot) => {
+                *slot = &bytes[start..];
+                &[]
+            }
+            None => &bytes[start..],
+        }
     }
     /// The components of an element value of this segment.
     pub fn components(&self, element: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
@@ -422,6 +424,159 @@ pub fn count_byte(s: &[u8], b: u8) -> usize {
     n + chunks.remainder().iter().filter(|&&c| c == b).count()
 }
 
+/// Bits `0..16` set where the 16 bytes of `c` equal `b`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn eq_mask16(c: &[u8; 16], b: u8) -> u32 {
+    // SAFETY: `eq_mask16_sse2` needs SSE2, which every x86_64 processor has (it is part of the
+    // x86_64 baseline, enabled for this target); it reads only the array it is given.
+    unsafe { eq_mask16_sse2(c, b) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+#[inline]
+fn eq_mask16_sse2(c: &[u8; 16], b: u8) -> u32 {
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set_epi64x, _mm_set1_epi8};
+    let lo = u64::from_le_bytes(c[..8].try_into().expect("8 bytes"));
+    let hi = u64::from_le_bytes(c[8..].try_into().expect("8 bytes"));
+    let v = _mm_set_epi64x(hi as i64, lo as i64);
+    _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8))) as u32
+}
+
+/// Bits `0..16` set where the 16 bytes of `c` equal `b` (two words, portable).
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn eq_mask16(c: &[u8; 16], b: u8) -> u32 {
+    let pattern = LO * u64::from(b);
+    let lo = gather(zero_bytes(word_at(c, 0) ^ pattern));
+    let hi = gather(zero_bytes(word_at(c, 8) ^ pattern));
+    (lo | (hi << 8)) as u32
+}
+
+/// The high bits of the eight bytes of `hits` (as `zero_bytes` gives them) gathered into bits
+/// `0..8`, byte `k` to bit `k`.
+#[inline]
+fn gather(hits: u64) -> u64 {
+    ((hits >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
+
+/// Bit `i` set where `s[i] == b`.
+#[inline]
+fn eq_mask64(s: &[u8; 64], b: u8) -> u64 {
+    let mut m = 0u64;
+    for k in 0..4 {
+        let c: &[u8; 16] = s[k * 16..k * 16 + 16].try_into().expect("16 bytes");
+        m |= u64::from(eq_mask16(c, b)) << (k * 16);
+    }
+    m
+}
+
+/// Bit `i` set where `s[i] == b`, for `s` of at most 64 bytes (only its first 64 are looked at).
+/// Sixteen bytes at a time, the last sixteen overlapping the ones before (same bits, so or-ed);
+/// fewer than sixteen a word at a time the same way.
+#[inline]
+fn eq_mask(s: &[u8], b: u8) -> u64 {
+    let len = s.len();
+    if len >= 64 {
+        return eq_mask64(s[..64].try_into().expect("64 bytes"), b);
+    }
+    if len >= 16 {
+        let chunk = |a: usize| {
+            let c: &[u8; 16] = s[a..a + 16].try_into().expect("16 bytes");
+            u64::from(eq_mask16(c, b)) << a
+        };
+        let mut m = chunk(0) | chunk(len - 16);
+        if len > 32 {
+            m |= chunk(16);
+        }
+        if len > 48 {
+            m |= chunk(32);
+        }
+        return m;
+    }
+    let pattern = LO * u64::from(b);
+    if len >= 8 {
+        let lo = gather(zero_bytes(word_at(s, 0) ^ pattern));
+        let hi = gather(zero_bytes(word_at(s, len - 8) ^ pattern));
+        return lo | (hi << (len - 8));
+    }
+    // Fewer than eight bytes: one word from two overlapping loads, the bytes past the end zero.
+    let w = if len >= 4 {
+        let lo = u32::from_le_bytes(s[..4].try_into().expect("4 bytes"));
+        let hi = u32::from_le_bytes(s[len - 4..].try_into().expect("4 bytes"));
+        u64::from(lo) | (u64::from(hi) << ((len - 4) * 8))
+    } else if len >= 2 {
+        let lo = u16::from_le_bytes(s[..2].try_into().expect("2 bytes"));
+        let hi = u16::from_le_bytes(s[len - 2..].try_into().expect("2 bytes"));
+        u64::from(lo) | (u64::from(hi) << ((len - 2) * 8))
+    } else if len == 1 {
+        u64::from(s[0])
+    } else {
+        return 0;
+    };
+    gather(zero_bytes(w ^ pattern)) & ((1u64 << len) - 1)
+}
+
+/// Finds the occurrences of one byte in one input in order, 64 bytes at a time: the mask of a
+/// block is kept, so each next occurrence costs a `trailing_zeros`. Valid for one input only:
+/// a new finder is needed when the input changes (or moves).
+#[derive(Debug, Clone, Copy, Default)]
+struct BlockFinder {
+    /// Where the block whose matches are in `mask` starts (bit `i` for `base + i`; the block
+    /// is at most 64 bytes and ends at the end of the input at the latest).
+    base: usize,
+    mask: u64,
+}
+
+impl BlockFinder {
+    /// The first `b` in `s` at or after `pos`.
+    #[inline(always)]
+    fn find(&mut self, s: &[u8], b: u8, pos: usize) -> Option<usize> {
+        let off = pos.wrapping_sub(self.base);
+        if off < 64 {
+            let m = self.mask & (!0u64 << off);
+            if m != 0 {
+                return Some(self.base + m.trailing_zeros() as usize);
+            }
+        }
+        self.find_in_next_blocks(s, b, pos)
+    }
+
+    /// `find` when the block held has no `b` at or after `pos`: the blocks from `pos` on (out
+    /// of line, so that the usual case stays small where it is inlined).
+    #[inline(never)]
+    fn find_in_next_blocks(&mut self, s: &[u8], b: u8, mut pos: usize) -> Option<usize> {
+        while let Some(block) = s.get(pos..pos + 64) {
+            let mask = eq_mask64(block.try_into().expect("64 bytes"), b);
+            self.base = pos;
+            self.mask = mask;
+            if mask != 0 {
+                return Some(pos + mask.trailing_zeros() as usize);
+            }
+            pos += 64;
+        }
+        self.find_in_tail(s, b, pos)
+    }
+
+    /// `find` in the last bytes, fewer than 64 from `pos`: the last block ends at the end of
+    /// `s` (overlapping the one before).
+    #[cold]
+    fn find_in_tail(&mut self, s: &[u8], b: u8, pos: usize) -> Option<usize> {
+        let len = s.len();
+        if pos >= len {
+            return None;
+        }
+        let base = len.saturating_sub(64);
+        self.base = base;
+        self.mask = eq_mask(&s[base..], b) & (!0u64 << (pos - base));
+        if self.mask != 0 {
+            return Some(base + self.mask.trailing_zeros() as usize);
+        }
+        None
+    }
+}
+
 #[inline]
 fn is_line_break(b: u8) -> bool {
     b == b'\r' || b == b'\n'
@@ -434,6 +589,7 @@ pub struct Segments<'a> {
     delimiters: Delimiters,
     index: usize,
     base_offset: usize,
+    terminators: BlockFinder,
 }
 
 impl<'a> Segments<'a> {
@@ -450,13 +606,14 @@ impl<'a> Segments<'a> {
             delimiters,
             index: first_index,
             base_offset,
+            terminators: BlockFinder::default(),
         }
     }
 }
 
 impl<'a> Iterator for Segments<'a> {
     type Item = Segment<'a>;
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Segment<'a>> {
         loop {
             while self.pos < self.data.len() && is_line_break(self.data[self.pos]) {
@@ -465,12 +622,15 @@ impl<'a> Iterator for Segments<'a> {
             if self.pos >= self.data.len() {
                 return None;
             }
-            let rest = &self.data[self.pos..];
-            let (len, advance) = match find_byte(rest, self.delimiters.segment) {
-                Some(i) => (i, i + 1),
-                None => (rest.len(), rest.len()),
-            };
-            let mut raw = &rest[..len];
+            let (end, next) =
+                match self
+                    .terminators
+                    .find(self.data, self.delimiters.segment, self.pos)
+                {
+                    Some(i) => (i, i + 1),
+                    None => (self.data.len(), self.data.len()),
+                };
+            let mut raw = &self.data[self.pos..end];
             while let [body @ .., last] = raw {
                 if is_line_break(*last) {
                     raw = body
@@ -479,7 +639,7 @@ impl<'a> Iterator for Segments<'a> {
                 }
             }
             let start = self.pos;
-            self.pos += advance;
+            self.pos = next;
             if raw.is_empty() {
                 continue;
             }
@@ -630,7 +790,8 @@ impl ScanState {
                 .value(&rest[..rest.len().min(20)]),
             ));
         };
-        let Some(first_len) = memchr(d.segment, rest) else {
+        let mut terminators = BlockFinder::default();
+        let Some(first_len) = terminators.find(rest, d.segment, 0) else {
             if !eof {
                 return Ok(Scan::More);
             }
@@ -696,11 +857,11 @@ impl ScanState {
                     has_se: false,
                 });
             }
-            match find_byte(seg_rest, d.segment) {
+            match terminators.find(rest, d.segment, p) {
                 Some(i) => {
                     count += 1;
                     let is_se = seg_rest.starts_with(b"SE") && seg_rest.get(2) == Some(&d.element);
-                    p += i + 1;
+                    p = i + 1;
                     if is_se {
                         return Ok(Scan::Found {
                             start: pos,
@@ -1068,11 +1229,277 @@ mod tests {
         }
     }
 
+    /// A small xorshift generator for the tests' random inputs.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        /// Random bytes from `alphabet`.
+        fn bytes(&mut self, len: usize, alphabet: &[u8]) -> Vec<u8> {
+            (0..len)
+                .map(|_| alphabet[(self.next() % alphabet.len() as u64) as usize])
+                .collect()
+        }
+    }
+
+    #[test]
+    fn eq_mask_agrees_with_a_plain_loop() {
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        for len in 0..=80usize {
+            let mut inputs = vec![vec![b'A'; len], vec![b'~'; len]];
+            for at in 0..len {
+                // One match at every offset, and one next to a high byte.
+                let mut s = vec![b'A'; len];
+                s[at] = b'~';
+                inputs.push(s.clone());
+                s[(at + 1) % len] = 0xFE;
+                inputs.push(s);
+            }
+            for _ in 0..20 {
+                inputs.push(rng.bytes(len, b"~A*\n\r\x00\xff\x7e\x7f"));
+            }
+            for s in &inputs {
+                for b in [b'~', b'\n', 0u8, 0xFF] {
+                    let want = s
+                        .iter()
+                        .take(64)
+                        .enumerate()
+                        .filter(|&(_, &c)| c == b)
+                        .fold(0u64, |m, (i, _)| m | 1 << i);
+                    assert_eq!(eq_mask(s, b), want, "{s:?} {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn block_finder_agrees_with_memchr() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut inputs: Vec<Vec<u8>> = vec![vec![], b"~".to_vec(), b"ABC".to_vec()];
+        for len in [
+            1usize, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 200, 1000,
+        ] {
+            inputs.push(vec![b'A'; len]);
+            inputs.push(vec![b'~'; len]);
+            for at in [0, 1, 62, 63, 64, 65, 127, 128, len - 1] {
+                if at < len {
+                    let mut s = vec![b'A'; len];
+                    s[at] = b'~';
+                    inputs.push(s);
+                }
+            }
+            for density in [2u64, 5, 23, 70] {
+                let s: Vec<u8> = (0..len)
+                    .map(|_| {
+                        if rng.next().is_multiple_of(density) {
+                            b'~'
+                        } else {
+                            b'A'
+                        }
+                    })
+                    .collect();
+                inputs.push(s);
+            }
+        }
+        for s in &inputs {
+            // Every occurrence in order from the start, as the iterators take them.
+            let mut f = BlockFinder::default();
+            let mut pos = 0;
+            let mut got = vec![];
+            while let Some(i) = f.find(s, b'~', pos) {
+                got.push(i);
+                pos = i + 1;
+            }
+            let want: Vec<usize> = memchr::memchr_iter(b'~', s).collect();
+            assert_eq!(got, want, "{s:?}");
+            // Searches from any position, forward jumps and all, with one finder.
+            let mut f = BlockFinder::default();
+            let mut pos = 0;
+            while pos <= s.len() + 1 {
+                let want = s.get(pos..).and_then(|r| memchr(b'~', r)).map(|i| pos + i);
+                assert_eq!(f.find(s, b'~', pos), want, "{s:?} {pos}");
+                pos += 1 + (rng.next() % 9) as usize;
+            }
+        }
+    }
+
+    /// `Segments` as a plain loop: cut at each terminator, line breaks around segments dropped,
+    /// empty segments skipped.
+    fn segments_reference(data: &[u8], term: u8) -> Vec<(Vec<u8>, usize, usize)> {
+        let mut out = vec![];
+        let mut pos = 0;
+        let mut index = 1;
+        while pos < data.len() {
+            while pos < data.len() && (data[pos] == b'\r' || data[pos] == b'\n') {
+                pos += 1;
+            }
+            if pos >= data.len() {
+                break;
+            }
+            let end = data[pos..]
+                .iter()
+                .position(|&c| c == term)
+                .map_or(data.len(), |i| pos + i);
+            let mut raw = &data[pos..end];
+            while let [body @ .., b'\r' | b'\n'] = raw {
+                raw = body;
+            }
+            if !raw.is_empty() {
+                out.push((raw.to_vec(), index, 100 + pos));
+                index += 1;
+            }
+            pos = (end + 1).min(data.len().max(end));
+        }
+        out
+    }
+
+    #[test]
+    fn segments_agree_with_a_plain_loop() {
+        let mut rng = Rng(0x5851_f42d_4c95_7f2d);
+        let mut inputs: Vec<Vec<u8>> = vec![
+            vec![],
+            b"~".to_vec(),
+            b"\n".to_vec(),
+            b"\r\n\r\n".to_vec(),
+            b"ST*278~".to_vec(),
+            b"ST*278".to_vec(),
+            b"ST*278~\r\nBHT*0007~\nSE*3*1~\r".to_vec(),
+            b"~~\n~\r\n~A~".to_vec(),
+        ];
+        for len in [1usize, 10, 62, 63, 64, 65, 66, 127, 128, 129, 300, 1000] {
+            for _ in 0..12 {
+                inputs.push(rng.bytes(len, b"AB*~~\n\r"));
+                inputs.push(rng.bytes(len, b"ABCDEFGH*:^~"));
+            }
+            // Generated batches: a line break after every terminator, segments of every length.
+            let mut s = vec![];
+            while s.len() < len {
+                let n = (rng.next() % 40) as usize;
+                s.extend(rng.bytes(n, b"ABC*"));
+                s.extend_from_slice(match rng.next() % 3 {
+                    0 => b"~",
+                    1 => b"~\n",
+                    _ => b"~\r\n",
+                });
+            }
+            inputs.push(s);
+        }
+        for term in [b'~', b'\n'] {
+            let d = Delimiters {
+                segment: term,
+                ..Delimiters::default()
+            };
+            for s in &inputs {
+                let got: Vec<(Vec<u8>, usize, usize)> = Segments::new(s, d, 1, 100)
+                    .map(|g| (g.raw().to_vec(), g.index, g.offset))
+                    .collect();
+                assert_eq!(got, segments_reference(s, term), "{s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn transactions_are_cut_the_same_at_every_length() {
+        // Segments of every length put the terminators at every offset of a block; the
+        // streaming reader with small buffers cuts them in the middle.
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let head = &SAMPLE[..SAMPLE.windows(2).position(|w| w == b"ST").unwrap()];
+        for breaks in [&b""[..], b"\n", b"\r\n"] {
+            let mut data = head.to_vec();
+            let mut want = vec!["ISA".to_owned(), "GS".to_owned()];
+            for tx in 0..30 {
+                let n = (rng.next() % 12) as usize;
+                data.extend_from_slice(b"ST*278*0001~");
+                data.extend_from_slice(breaks);
+                for k in 0..n {
+                    let len = (tx * 7 + k * 13) % 90;
+                    data.extend_from_slice(b"REF*");
+                    data.extend(rng.bytes(len, b"AB*:"));
+                    data.push(b'~');
+                    data.extend_from_slice(breaks);
+                }
+                if tx % 10 == 9 {
+                    // No SE: the set ends at the GE.
+                    want.push(format!("TX{}", n + 1));
+                } else {
+                    data.extend_from_slice(b"SE*3*0001~");
+                    data.extend_from_slice(breaks);
+                    want.push(format!("TX{}", n + 2));
+                }
+                if tx % 10 == 9 {
+                    data.extend_from_slice(b"GE*1*1~");
+                    data.extend_from_slice(breaks);
+                    data.extend_from_slice(b"GS*HI*S*R*20240101*1200*1*X*005010X217~");
+                    want.push("GE".to_owned());
+                    want.push("GS".to_owned());
+                }
+            }
+            data.extend_from_slice(b"GE*1*1~IEA*1*000000001");
+            want.push("GE".to_owned());
+            want.push("IEA".to_owned());
+            let units: Vec<Unit> = SliceReader::new(&data).map(Result::unwrap).collect();
+            assert_eq!(ids(&units), want);
+            let mut index = 1;
+            for u in &units {
+                match u {
+                    Unit::Segment(s) => {
+                        assert_eq!(s.index, index);
+                        index += 1;
+                    }
+                    Unit::Transaction(t) => {
+                        assert_eq!(t.first_index, index);
+                        let segs: Vec<Segment> = t.segments().collect();
+                        assert_eq!(segs.len(), t.segment_count);
+                        for (k, s) in segs.iter().enumerate() {
+                            assert_eq!(s.index, index + k);
+                            assert_eq!(&data[s.offset..s.offset + s.raw().len()], s.raw());
+                        }
+                        index += t.segment_count;
+                    }
+                }
+            }
+            for cap in [16, 64, 100, 4096] {
+                let mut r = StreamReader::with_capacity(&data[..], cap);
+                let mut streamed = vec![];
+                while let Some(u) = r.next() {
+                    let u = u.unwrap();
+                    let entry = match u {
+                        Unit::Segment(s) => (s.id_str().to_owned(), s.index, s.offset, 0),
+                        Unit::Transaction(t) => (
+                            format!("TX{}", t.segment_count),
+                            t.first_index,
+                            t.offset,
+                            t.segments().count(),
+                        ),
+                    };
+                    streamed.push(entry);
+                }
+                let sliced: Vec<_> = units
+                    .iter()
+                    .map(|u| match u {
+                        Unit::Segment(s) => (s.id_str().to_owned(), s.index, s.offset, 0),
+                        Unit::Transaction(t) => (
+                            format!("TX{}", t.segment_count),
+                            t.first_index,
+                            t.offset,
+                            t.segments().count(),
+                        ),
+                    })
+                    .collect();
+                assert_eq!(streamed, sliced, "{cap}");
+            }
+        }
+    }
+
     #[test]
     fn split_rest_agrees_with_a_plain_loop() {
         let d = Delimiters::default();
         let mut raws: Vec<Vec<u8>> = vec![];
-        for len in 0..40usize {
+        for len in 0..150usize {
             for seed in 0..12u64 {
                 // Ids and element lengths that put separators at every offset of a word.
                 let mut raw = b"NM1".to_vec();
