@@ -8,7 +8,7 @@
 //! up to 16 bytes (`MI_MAX_ALIGN_SIZE`), so every layout with an alignment of at most 16 and
 //! at most its size is served by the plain functions; any other goes to the aligned ones.
 //!
-//! This is the crate's only `unsafe` code: implementing `GlobalAlloc` is unsafe by definition.
+//! Implementing `GlobalAlloc` is unsafe by definition (see the invariants in ARCHITECTURE.md).
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::ffi::c_void;
