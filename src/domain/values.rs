@@ -277,49 +277,8 @@ impl Code {
     /// `parse` without building an error: `None` when `parse` would refuse the value.
     #[inline(always)]
     pub fn parse_quick(s: &str) -> Option<Code> {
-        if let Some(i) = short_code_index(s.as_bytes()) {
-            return Some(Code(SHORT_CODES[i].clone()));
-        }
         (!s.is_empty() && s.len() <= 30 && alphanumeric_ascii(s.as_bytes()))
             .then(|| Code(CompactString::new(s)))
-    }
-}
-
-/// Every code of one or two capital letters or digits, then every code of three digits, made
-/// once. Most codes in a 278 are one of them (roles, qualifiers, places, states, date
-/// qualifiers), and copying a made one costs less than making it from its bytes.
-static SHORT_CODES: std::sync::LazyLock<Box<[CompactString]>> = std::sync::LazyLock::new(|| {
-    const CHARS: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    let mut codes = Vec::with_capacity(36 + 36 * 36 + 1000);
-    let text = |b: &[u8]| CompactString::from_utf8(b).expect("ASCII");
-    for &a in CHARS {
-        codes.push(text(&[a]));
-    }
-    for &a in CHARS {
-        for &b in CHARS {
-            codes.push(text(&[a, b]));
-        }
-    }
-    for n in 0..1000 {
-        codes.push(CompactString::new(format!("{n:03}")));
-    }
-    codes.into_boxed_slice()
-});
-
-/// Where `b` is in `SHORT_CODES`, if it is there.
-#[inline(always)]
-fn short_code_index(b: &[u8]) -> Option<usize> {
-    let of = |c: u8| match c {
-        b'0'..=b'9' => Some(usize::from(c - b'0')),
-        b'A'..=b'Z' => Some(usize::from(c - b'A') + 10),
-        _ => None,
-    };
-    let digit = |c: u8| c.is_ascii_digit().then(|| usize::from(c - b'0'));
-    match *b {
-        [a] => of(a),
-        [a, b] => Some(36 + of(a)? * 36 + of(b)?),
-        [a, b, c] => Some(36 + 36 * 36 + digit(a)? * 100 + digit(b)? * 10 + digit(c)?),
-        _ => None,
     }
 }
 
@@ -802,42 +761,6 @@ mod tests {
                 "{v:?}"
             );
         }
-    }
-
-    #[test]
-    fn short_codes_are_the_codes_they_stand_for() {
-        // Every one- and two-byte value and every three-byte one made of digits and a few
-        // others: the table gives exactly what the full parse gives.
-        let mut values: Vec<Vec<u8>> = (0u8..=255).map(|a| vec![a]).collect();
-        for a in 0u8..=127 {
-            for b in 0u8..=127 {
-                values.push(vec![a, b]);
-            }
-        }
-        for a in b"09AZaz/ " {
-            for b in b"0189Aa-" {
-                for c in b"0459Zz." {
-                    values.push(vec![*a, *b, *c]);
-                }
-            }
-        }
-        let mut hits = 0;
-        for v in &values {
-            let Ok(text) = std::str::from_utf8(v) else {
-                assert_eq!(short_code_index(v), None);
-                continue;
-            };
-            if let Some(i) = short_code_index(v) {
-                hits += 1;
-                assert_eq!(SHORT_CODES[i].as_str(), text, "{v:?}");
-            }
-            let quick = Code::parse_quick(text);
-            assert_eq!(quick, Code::parse(text).ok(), "{v:?}");
-            if let Some(c) = quick {
-                assert_eq!(c.as_str(), text);
-            }
-        }
-        assert_eq!(hits, 36 + 36 * 36 + 2 * 4 * 4);
     }
 
     #[test]
