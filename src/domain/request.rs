@@ -883,7 +883,10 @@ impl Procedure {
         }
         Ok(Procedure {
             qualifier,
-            code: Code::parse(code)?,
+            code: match Code::parse_quick(code) {
+                Some(c) => c,
+                None => Code::parse(code)?,
+            },
             modifiers,
             description,
         })

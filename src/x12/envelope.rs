@@ -12,13 +12,12 @@ fn s(b: &[u8]) -> String {
 }
 
 /// `s` without allocating for a short value (ST01-03 are at most 9 or 12 characters), and
-/// without the UTF-8 and trimming work for a plain one (ASCII, starting and ending with a
-/// letter or digit: nothing to trim).
+/// without the trimming work for a plain one (starting and ending with an ASCII letter or
+/// digit: nothing to trim).
 fn short(b: &[u8]) -> CompactString {
     if let (Some(first), Some(last)) = (b.first(), b.last())
         && first.is_ascii_alphanumeric()
         && last.is_ascii_alphanumeric()
-        && b.is_ascii()
         && let Ok(plain) = std::str::from_utf8(b)
     {
         return CompactString::new(plain);
