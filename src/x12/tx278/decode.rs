@@ -155,11 +155,10 @@ struct Decoder<'a> {
     created_date: Option<Date>,
     created_time: Option<Time>,
     transaction_type: Option<Code>,
-    /// The response being built, allocated first: the four top names (UMO, requester,
-    /// subscriber, dependent) are read straight into it, since moving them out of the decoder
-    /// at the end copied over 600 bytes each. A request takes its names from here. `None`
-    /// only once `finish` has taken it.
-    out: Option<Box<AuthorizationResponse>>,
+    umo: Option<Entity>,
+    requester: Option<Entity>,
+    subscriber: Option<Entity>,
+    dependent: Option<Entity>,
     event: LevelData,
     lines: Vec<LevelData>,
     level: Option<Lv>,
@@ -554,10 +553,10 @@ impl<'a> Decoder<'a> {
 
     fn entity_mut(&mut self) -> Option<&mut Entity> {
         match self.entity? {
-            Ent::Umo => self.out.as_mut()?.umo.as_mut(),
-            Ent::Requester => self.out.as_mut()?.requester.as_mut(),
-            Ent::Subscriber => self.out.as_mut()?.subscriber.as_mut(),
-            Ent::Dependent => self.out.as_mut()?.dependent.as_mut(),
+            Ent::Umo => self.umo.as_mut(),
+            Ent::Requester => self.requester.as_mut(),
+            Ent::Subscriber => self.subscriber.as_mut(),
+            Ent::Dependent => self.dependent.as_mut(),
             Ent::EventProvider(i) => self.event.providers.get_mut(i),
             Ent::ServiceProvider(i) => self.lines.last_mut().and_then(|l| l.providers.get_mut(i)),
         }
@@ -857,14 +856,11 @@ impl<'a> Decoder<'a> {
                 "a second name in this loop replaces the first".into(),
             );
         }
-        let Some(out) = self.out.as_mut() else {
-            return;
-        };
         let slot = match which {
-            Ent::Umo => &mut out.umo,
-            Ent::Requester => &mut out.requester,
-            Ent::Subscriber => &mut out.subscriber,
-            _ => &mut out.dependent,
+            Ent::Umo => &mut self.umo,
+            Ent::Requester => &mut self.requester,
+            Ent::Subscriber => &mut self.subscriber,
+            _ => &mut self.dependent,
         };
         *slot = Some(entity());
     }
@@ -1945,15 +1941,12 @@ impl<'a> Decoder<'a> {
             }
             (false, _) => None,
         };
-        let Some(mut out) = self.out.take() else {
-            return (None, issues);
-        };
         if !response {
             let mut ok = true;
             for (what, present) in [
-                ("2010A UMO name (NM1*X3)", out.umo.is_some()),
-                ("2010B requester name", out.requester.is_some()),
-                ("2010C subscriber name", out.subscriber.is_some()),
+                ("2010A UMO name (NM1*X3)", self.umo.is_some()),
+                ("2010B requester name", self.requester.is_some()),
+                ("2010C subscriber name", self.subscriber.is_some()),
                 ("2000E patient event with its UM", event.is_some()),
             ] {
                 if !present {
@@ -1974,10 +1967,10 @@ impl<'a> Decoder<'a> {
                 created_date: self.created_date,
                 created_time: self.created_time.take(),
                 transaction_type: self.transaction_type.take(),
-                umo: out.umo.take().expect("checked"),
-                requester: out.requester.take().expect("checked"),
-                subscriber: out.subscriber.take().expect("checked"),
-                dependent: out.dependent.take(),
+                umo: self.umo.take().expect("checked"),
+                requester: self.requester.take().expect("checked"),
+                subscriber: self.subscriber.take().expect("checked"),
+                dependent: self.dependent.take(),
                 event: event.expect("checked"),
                 services,
                 revises: None,
@@ -2004,29 +1997,38 @@ impl<'a> Decoder<'a> {
             );
         }
         let status = overall_status(ev.action, &line_decisions, &rejects);
-        // The response was allocated first with its names (see `out`): the rest is written
-        // into it, so nothing of its 3.6 KB is built elsewhere and copied in.
-        out.submitter_reference = reference;
-        out.created_date = self.created_date;
-        out.created_time = self.created_time.take();
-        out.transaction_type = self.transaction_type.take();
-        out.event = event;
-        out.services = services;
-        out.decision = Decision {
-            status,
-            action: ev.action,
-            certification_number: ev.certification_number.take(),
-            reason: ev.reason.take(),
-            second_surgical_opinion: ev.second_opinion,
-            certification: std::mem::take(&mut ev.certification),
-            approved_quantity: ev.quantity.take(),
-            administrative_reference: ev.administrative_reference.take(),
-            trace_numbers: dec_traces,
-            rejects,
-            messages: ev_messages,
-            lines: line_decisions,
-        };
-        (Some(Message278::Response(out)), issues)
+        // Allocated first and built in place (`Box::new` of a built value copies its 3.6 KB).
+        let boxed = Box::<AuthorizationResponse>::new_uninit();
+        let resp = Box::write(
+            boxed,
+            AuthorizationResponse {
+                submitter_reference: reference,
+                created_date: self.created_date,
+                created_time: self.created_time.take(),
+                transaction_type: self.transaction_type.take(),
+                umo: self.umo.take(),
+                requester: self.requester.take(),
+                subscriber: self.subscriber.take(),
+                dependent: self.dependent.take(),
+                event,
+                services,
+                decision: Decision {
+                    status,
+                    action: ev.action,
+                    certification_number: ev.certification_number.take(),
+                    reason: ev.reason.take(),
+                    second_surgical_opinion: ev.second_opinion,
+                    certification: std::mem::take(&mut ev.certification),
+                    approved_quantity: ev.quantity.take(),
+                    administrative_reference: ev.administrative_reference.take(),
+                    trace_numbers: dec_traces,
+                    rejects,
+                    messages: ev_messages,
+                    lines: line_decisions,
+                },
+            },
+        );
+        (Some(Message278::Response(resp)), issues)
     }
 }
 
@@ -2088,36 +2090,10 @@ pub fn decode(tx: &Transaction, base: &Location) -> (Option<Message278>, Vec<Iss
         created_date: None,
         created_time: None,
         transaction_type: None,
-        out: Some(Box::write(
-            Box::new_uninit(),
-            AuthorizationResponse {
-                // Replaced by BHT03 before the response is returned (no BHT03: no message).
-                submitter_reference: Text::parse_quick("-").expect("a text"),
-                created_date: None,
-                created_time: None,
-                transaction_type: None,
-                umo: None,
-                requester: None,
-                subscriber: None,
-                dependent: None,
-                event: None,
-                services: Vec::new(),
-                decision: Decision {
-                    status: Status::ContactPayer,
-                    action: None,
-                    certification_number: None,
-                    reason: None,
-                    second_surgical_opinion: None,
-                    certification: Certification::default(),
-                    approved_quantity: None,
-                    administrative_reference: None,
-                    trace_numbers: Vec::new(),
-                    rejects: Vec::new(),
-                    messages: Vec::new(),
-                    lines: Vec::new(),
-                },
-            },
-        )),
+        umo: None,
+        requester: None,
+        subscriber: None,
+        dependent: None,
         event: LevelData::default(),
         lines: Vec::new(),
         level: None,
