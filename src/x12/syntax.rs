@@ -1441,6 +1441,36 @@ mod tests {
             data.extend_from_slice(b"GE*1*1~IEA*1*000000001");
             want.push("GE".to_owned());
             want.push("IEA".to_owned());
+            // Sets cut off at the end of the input, in their last segment (of every length).
+            for cut in 0..200usize {
+                let mut tail = b"GS*HI*S*R*20240101*1200*1*X*005010X217~ST*278*0001~".to_vec();
+                tail.extend_from_slice(breaks);
+                for k in 0..6 {
+                    tail.extend_from_slice(b"REF*");
+                    tail.extend(rng.bytes((k * 11 + cut) % 70, b"AB*"));
+                    tail.push(b'~');
+                    tail.extend_from_slice(breaks);
+                }
+                let whole = tail.len();
+                let tail = &tail[..(whole - cut % 150).max(52)];
+                let mut input = head.to_vec();
+                input.extend_from_slice(tail);
+                let units: Vec<Unit> = SliceReader::new(&input).map(Result::unwrap).collect();
+                // The plain per-segment count: terminators after the ST, plus an unterminated rest.
+                let st = head.len() + tail.windows(2).position(|w| w == b"ST").unwrap();
+                let body = &input[st..];
+                let mut want_count = body.iter().filter(|&&b| b == b'~').count();
+                let after = &body[body.iter().rposition(|&b| b == b'~').unwrap() + 1..];
+                if after.iter().any(|&b| b != b'\r' && b != b'\n') {
+                    want_count += 1;
+                }
+                let Some(Unit::Transaction(t)) = units.last() else {
+                    panic!("{cut}")
+                };
+                assert_eq!(t.segment_count, want_count, "{cut}");
+                assert_eq!(t.segments().count(), want_count, "{cut}");
+                assert!(!t.has_se);
+            }
             let units: Vec<Unit> = SliceReader::new(&data).map(Result::unwrap).collect();
             assert_eq!(ids(&units), want);
             let mut index = 1;
