@@ -269,22 +269,8 @@ impl Text {
     /// only that `parse` must decide.
     #[inline(always)]
     pub fn parse_quick(s: &str) -> Option<Text> {
-        bounded_ascii(s.as_bytes(), 1, 264).then(|| Text(compact(s)))
+        bounded_ascii(s.as_bytes(), 1, 264).then(|| Text(CompactString::new(s)))
     }
-}
-
-/// `CompactString::new`, written where the string stays. `new` builds a short string in a
-/// buffer with a byte copy and reads it back at once as words, which stalls the processor
-/// (the reads cannot be served from the narrower writes still under way); appended to an
-/// empty string, the bytes are read as words only later, when the value is moved.
-#[inline(always)]
-fn compact(s: &str) -> CompactString {
-    if s.len() > 24 {
-        return CompactString::new(s);
-    }
-    let mut c = CompactString::const_new("");
-    c.push_str(s);
-    c
 }
 
 impl Code {
@@ -292,7 +278,7 @@ impl Code {
     #[inline(always)]
     pub fn parse_quick(s: &str) -> Option<Code> {
         (!s.is_empty() && s.len() <= 30 && alphanumeric_ascii(s.as_bytes()))
-            .then(|| Code(compact(s)))
+            .then(|| Code(CompactString::new(s)))
     }
 }
 
@@ -366,7 +352,7 @@ impl Decimal {
         }
         let digits = b.len() - dots;
         (dots <= 1 && b.last() != Some(&b'.') && (1..=18).contains(&digits))
-            .then(|| Decimal(compact(s)))
+            .then(|| Decimal(CompactString::new(s)))
     }
     pub fn as_str(&self) -> &str {
         &self.0
