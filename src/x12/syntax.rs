@@ -1492,34 +1492,23 @@ mod tests {
                     }
                 }
             }
+            // What a unit is and where, for comparing the two readers.
+            let entry = |u: &Unit| match u {
+                Unit::Segment(s) => (s.id_str().to_owned(), s.index, s.offset, 0),
+                Unit::Transaction(t) => (
+                    format!("TX{}", t.segment_count),
+                    t.first_index,
+                    t.offset,
+                    t.segments().count(),
+                ),
+            };
+            let sliced: Vec<_> = units.iter().map(entry).collect();
             for cap in [16, 64, 100, 4096] {
                 let mut r = StreamReader::with_capacity(&data[..], cap);
                 let mut streamed = vec![];
                 while let Some(u) = r.next() {
-                    let u = u.unwrap();
-                    let entry = match u {
-                        Unit::Segment(s) => (s.id_str().to_owned(), s.index, s.offset, 0),
-                        Unit::Transaction(t) => (
-                            format!("TX{}", t.segment_count),
-                            t.first_index,
-                            t.offset,
-                            t.segments().count(),
-                        ),
-                    };
-                    streamed.push(entry);
+                    streamed.push(entry(&u.unwrap()));
                 }
-                let sliced: Vec<_> = units
-                    .iter()
-                    .map(|u| match u {
-                        Unit::Segment(s) => (s.id_str().to_owned(), s.index, s.offset, 0),
-                        Unit::Transaction(t) => (
-                            format!("TX{}", t.segment_count),
-                            t.first_index,
-                            t.offset,
-                            t.segments().count(),
-                        ),
-                    })
-                    .collect();
                 assert_eq!(streamed, sliced, "{cap}");
             }
         }
