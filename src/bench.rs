@@ -287,7 +287,8 @@ impl BenchReport {
             self.generate.as_secs_f64()
         );
         s.push_str(&format!(
-            "single thread, median of {} runs (best run's MB/s beside it)",
+            "{} build; single thread, median of {} runs (best run's MB/s beside it)",
+            build_kind(),
             self.config.runs
         ));
         if let Some((a, b)) = self.load {
@@ -339,6 +340,7 @@ impl BenchReport {
             })
         };
         json!({
+            "build": build_kind(),
             "config": {
                 "mb": self.config.mb,
                 "runs": self.config.runs,
@@ -363,6 +365,17 @@ impl BenchReport {
             "decode_read": m(&self.decode_read),
             "encode": m(&self.encode),
         })
+    }
+}
+
+/// How this binary was built, printed beside its figures: a debug build is many times
+/// slower, and `.ci/pgo-build` sets `PRIORAUTH_BUILD=pgo` at compile time for the release
+/// build it optimizes with a profile.
+pub fn build_kind() -> &'static str {
+    match (cfg!(debug_assertions), option_env!("PRIORAUTH_BUILD")) {
+        (true, _) => "debug",
+        (false, Some("pgo")) => "profile-guided release",
+        (false, _) => "release",
     }
 }
 
