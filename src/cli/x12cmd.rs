@@ -1,5 +1,6 @@
 //! translate / parse / validate for X12 and the internal JSON.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -158,7 +159,7 @@ pub fn parse(file: &PathBuf) -> Result<ExitCode, String> {
 /// and 999 / TA1 content. Where the guide and the codec report the same place, the guide's
 /// issue is kept.
 pub fn check_x12(data: &[u8]) -> (tx278::DecodedFile, Vec<Issue>) {
-    let mut decoded = tx278::decode_all(data);
+    let mut decoded = tx278::decode_issues(data);
     // 999s are read by the acknowledgement parser below, not skipped.
     for t in decoded
         .transactions
@@ -168,24 +169,30 @@ pub fn check_x12(data: &[u8]) -> (tx278::DecodedFile, Vec<Issue>) {
         t.issues.retain(|i| i.code != "not_a_278");
     }
     let guide_issues = guide_issues(data);
-    let same_place = |a: &Issue, b: &Issue| {
-        a.location.segment_index.is_some()
-            && a.location.segment_index == b.location.segment_index
-            && a.location.element == b.location.element
-            && a.location.component == b.location.component
+    // Places are looked up in sets: a large file has hundreds of thousands of issues, and
+    // comparing each with every other would take hours.
+    let place = |i: &Issue| {
+        let l = &i.location;
+        l.segment_index.map(|s| (s, l.element, l.component))
     };
+    let guide_places: HashSet<_> = guide_issues.iter().filter_map(place).collect();
     let mut issues: Vec<Issue> = decoded.issues.clone();
     for t in &decoded.transactions {
         issues.extend(
             t.issues
                 .iter()
-                .filter(|i| !guide_issues.iter().any(|g| same_place(g, i)))
+                .filter(|i| place(i).is_none_or(|p| !guide_places.contains(&p)))
                 .cloned(),
         );
     }
+    let mut taken: HashSet<_> = issues
+        .iter()
+        .filter_map(|i| place(i).map(|p| (i.code, p)))
+        .collect();
     for g in guide_issues {
-        if !issues.iter().any(|i| i.code == g.code && same_place(i, &g)) {
-            issues.push(g);
+        match place(&g) {
+            Some(p) if !taken.insert((g.code, p)) => {}
+            _ => issues.push(g),
         }
     }
     let (_, ack_issues) = crate::x12::ack::parse_acks(data);

@@ -307,6 +307,16 @@ mod tests {
         .unwrap();
         let (_, issues) = collect(events);
         assert_eq!(issues, all.issues);
+        // Validation's reading: the same issues, sets and envelope summary, no messages.
+        let lean = crate::x12::tx278::decode_issues(data);
+        assert_eq!(lean.issues, all.issues);
+        assert_eq!(format!("{:?}", lean.summary), format!("{:?}", all.summary));
+        assert_eq!(lean.transactions.len(), all.transactions.len());
+        for (a, b) in lean.transactions.iter().zip(&all.transactions) {
+            assert_eq!(a.transaction, b.transaction);
+            assert_eq!(a.issues, b.issues);
+            assert!(a.message.is_none());
+        }
     }
 
     #[test]

@@ -57,12 +57,27 @@ impl DecodedFile {
 /// transaction set is reported and the next one is read. (For inputs of any size, see
 /// `crate::x12::stream`, which does the same one transaction set at a time.)
 pub fn decode_all(data: &[u8]) -> DecodedFile {
+    decode_file(data, true)
+}
+
+/// `decode_all` without the messages: every issue and the envelope summary, each set's
+/// message dropped as soon as it is read. What validation needs: its memory is that of the
+/// issues, not of a decoded copy of the whole input.
+pub fn decode_issues(data: &[u8]) -> DecodedFile {
+    decode_file(data, false)
+}
+
+fn decode_file(data: &[u8], keep_messages: bool) -> DecodedFile {
     let mut tracker = EnvelopeTracker::with_summary();
     let mut out = DecodedFile::default();
     let mut transactions = Vec::new();
     walk(data, &mut tracker, &mut out.issues, |_, unit, header, _| {
         if let (Unit::Transaction(tx), Some(header)) = (unit, header) {
-            transactions.push(decode_set(header.clone(), tx));
+            let mut decoded = decode_set(header.clone(), tx);
+            if !keep_messages {
+                decoded.message = None;
+            }
+            transactions.push(decoded);
         }
     });
     out.transactions = transactions;
