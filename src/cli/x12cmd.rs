@@ -170,7 +170,7 @@ pub fn check_x12(data: &[u8]) -> (tx278::DecodedFile, Vec<Issue>) {
     }
     let guide_issues = guide_issues(data);
     // Places are looked up in sets: a large file has hundreds of thousands of issues, and
-    // comparing each with every other would take hours.
+    // comparing each with every other is quadratic (a 1 GB batch ran over ten minutes).
     let place = |i: &Issue| {
         let l = &i.location;
         l.segment_index.map(|s| (s, l.element, l.component))
